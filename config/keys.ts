@@ -1,0 +1,180 @@
+/**
+ * Every configuration key Miranda reads, in one table: its type, default,
+ * flag, environment variable and a line of documentation. The loader and the
+ * README's configuration table both come from here, so they cannot drift.
+ *
+ * @module
+ */
+
+/** The shape of a loaded configuration. */
+export interface Config {
+  dataDir: string;
+  listen: string;
+  insecureHttp: boolean;
+  tlsHosts: string[];
+  passphraseFile: string | null;
+  logLevel: "debug" | "info" | "warn" | "error";
+  maxBodyBytes: number;
+  maxHeaderCount: number;
+  shutdownTimeoutMs: number;
+  panicMode: "halt" | "shutdown" | "continue";
+  maxRestarts: number;
+  restartPeriodMs: number;
+  mailboxCapacity: number;
+  askTimeoutMs: number;
+  unsealAttemptsPerMinute: number;
+}
+
+/** How a key's text (flag or env) is parsed. */
+export type KeyKind =
+  | { kind: "string" }
+  | { kind: "path" }
+  | { kind: "listen" }
+  | { kind: "boolean" }
+  | { kind: "integer"; min: number; max: number }
+  | { kind: "enum"; values: readonly string[] }
+  | { kind: "list" };
+
+/** One documented configuration key. */
+export interface KeySpec<K extends keyof Config = keyof Config> {
+  key: K;
+  flag: string;
+  env: string;
+  type: KeyKind;
+  default: Config[K];
+  doc: string;
+}
+
+function spec<K extends keyof Config>(s: KeySpec<K>): KeySpec<K> {
+  return s;
+}
+
+/** The table of every key, in the order the README lists them. */
+export const CONFIG_KEYS: readonly KeySpec[] = [
+  spec({
+    key: "dataDir",
+    flag: "--data-dir",
+    env: "MIRANDA_DATA_DIR",
+    type: { kind: "path" },
+    default: "./data",
+    doc: "Directory of the embedded store, key material and certificates",
+  }),
+  spec({
+    key: "listen",
+    flag: "--listen",
+    env: "MIRANDA_LISTEN",
+    type: { kind: "listen" },
+    default: "127.0.0.1:8443",
+    doc: "Address and port to listen on (`HOST:PORT`; port 0 picks a free one)",
+  }),
+  spec({
+    key: "insecureHttp",
+    flag: "--insecure-http",
+    env: "MIRANDA_INSECURE_HTTP",
+    type: { kind: "boolean" },
+    default: false,
+    doc:
+      "Serve plain HTTP instead of HTTPS (only behind a TLS-terminating proxy)",
+  }),
+  spec({
+    key: "tlsHosts",
+    flag: "--tls-hosts",
+    env: "MIRANDA_TLS_HOSTS",
+    type: { kind: "list" },
+    default: ["localhost", "127.0.0.1", "::1"],
+    doc:
+      "Host names and IPs (comma-separated) the node certificate made by `init` covers",
+  }),
+  spec({
+    key: "passphraseFile",
+    flag: "--passphrase-file",
+    env: "MIRANDA_PASSPHRASE_FILE",
+    type: { kind: "path" },
+    default: null,
+    doc: "File holding the passphrase that unlocks the key material",
+  }),
+  spec({
+    key: "logLevel",
+    flag: "--log-level",
+    env: "MIRANDA_LOG_LEVEL",
+    type: { kind: "enum", values: ["debug", "info", "warn", "error"] },
+    default: "info",
+    doc: "Lowest level of the JSON log lines written to stderr",
+  }),
+  spec({
+    key: "maxBodyBytes",
+    flag: "--max-body-bytes",
+    env: "MIRANDA_MAX_BODY_BYTES",
+    type: { kind: "integer", min: 1, max: 256 * 1024 * 1024 },
+    default: 1024 * 1024,
+    doc: "Largest request body accepted on any route (413 above it)",
+  }),
+  spec({
+    key: "maxHeaderCount",
+    flag: "--max-header-count",
+    env: "MIRANDA_MAX_HEADER_COUNT",
+    type: { kind: "integer", min: 8, max: 10_000 },
+    default: 100,
+    doc: "Most request headers accepted (431 above it)",
+  }),
+  spec({
+    key: "shutdownTimeoutMs",
+    flag: "--shutdown-timeout-ms",
+    env: "MIRANDA_SHUTDOWN_TIMEOUT_MS",
+    type: { kind: "integer", min: 0, max: 600_000 },
+    default: 10_000,
+    doc:
+      "Bound on a graceful shutdown after SIGTERM/SIGINT; past it the process exits 1",
+  }),
+  spec({
+    key: "panicMode",
+    flag: "--panic-mode",
+    env: "MIRANDA_PANIC_MODE",
+    type: { kind: "enum", values: ["halt", "shutdown", "continue"] },
+    default: "shutdown",
+    doc: "What the root supervisor does when restarts escalate to it",
+  }),
+  spec({
+    key: "maxRestarts",
+    flag: "--max-restarts",
+    env: "MIRANDA_MAX_RESTARTS",
+    type: { kind: "integer", min: 0, max: 1_000 },
+    default: 5,
+    doc:
+      "Restart intensity: restarts allowed per actor within `restartPeriodMs`",
+  }),
+  spec({
+    key: "restartPeriodMs",
+    flag: "--restart-period-ms",
+    env: "MIRANDA_RESTART_PERIOD_MS",
+    type: { kind: "integer", min: 1, max: 3_600_000 },
+    default: 10_000,
+    doc: "Restart intensity window",
+  }),
+  spec({
+    key: "mailboxCapacity",
+    flag: "--mailbox-capacity",
+    env: "MIRANDA_MAILBOX_CAPACITY",
+    type: { kind: "integer", min: 1, max: 10_000_000 },
+    default: 4096,
+    doc:
+      "Messages an actor's mailbox holds before senders are pushed back (503)",
+  }),
+  spec({
+    key: "askTimeoutMs",
+    flag: "--ask-timeout-ms",
+    env: "MIRANDA_ASK_TIMEOUT_MS",
+    type: { kind: "integer", min: 1, max: 600_000 },
+    default: 5_000,
+    doc: "Deadline of a request from the HTTP layer to an actor",
+  }),
+  spec({
+    key: "unsealAttemptsPerMinute",
+    flag: "--unseal-attempts-per-minute",
+    env: "MIRANDA_UNSEAL_ATTEMPTS_PER_MINUTE",
+    type: { kind: "integer", min: 1, max: 10_000 },
+    default: 10,
+    doc:
+      "Unseal attempts accepted per minute per client address (429 above it)",
+  }),
+];

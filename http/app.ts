@@ -1,0 +1,120 @@
+/**
+ * `createApp(deps)`: the whole HTTP surface as one Hono app, with no globals.
+ * Middleware order: request id, access log, header limit, body limit, then
+ * the routes; one error handler turns every failure into problem+json.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { TrieRouter } from "hono/router/trie-router";
+import type { Registry } from "prom-client";
+import type { Config } from "../config/keys.ts";
+import type { Logger } from "../observability/logger.ts";
+import { errorFields } from "../observability/logger.ts";
+import { createHttpMetrics } from "../observability/metrics.ts";
+import type { Readiness } from "../observability/readiness.ts";
+import type { AppEnv } from "./env.ts";
+import { accessLog } from "./middleware/access_log.ts";
+import { bodySizeLimit, headerCountLimit } from "./middleware/limits.ts";
+import { requestId } from "./middleware/request_id.ts";
+import { type ProblemCode, ProblemError, problemResponse } from "./problem.ts";
+import { opsRoutes } from "./routes/ops.ts";
+
+/** What the HTTP layer needs from the rest of the node. */
+export interface AppDeps {
+  config: Pick<Config, "maxBodyBytes" | "maxHeaderCount">;
+  log: Logger;
+  registry: Registry;
+  readiness: Readiness;
+  /** Further route groups mounted at the root, in order. */
+  routes?: readonly Hono<AppEnv>[];
+}
+
+const METHODS = [
+  "GET",
+  "HEAD",
+  "POST",
+  "PUT",
+  "PATCH",
+  "DELETE",
+  "OPTIONS",
+] as const;
+
+/** Builds the Hono app serving Miranda's HTTP surface. */
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use("*", requestId(deps.log));
+  app.use("*", accessLog(createHttpMetrics(deps.registry)));
+  app.use("*", headerCountLimit(deps.config.maxHeaderCount));
+  app.use("*", bodySizeLimit(deps.config.maxBodyBytes));
+  app.route("/", opsRoutes(deps));
+  for (const routes of deps.routes ?? []) app.route("/", routes);
+
+  const allowed = methodIndex(app);
+  app.notFound((c) => {
+    const methods = allowed(c.req.path);
+    if (methods.length > 0) {
+      return problemResponse("method_not_allowed", c.get("requestId"), {
+        detail: `${c.req.method} is not allowed on "${c.req.path}"; allowed: ${
+          methods.join(", ")
+        }`,
+        headers: { allow: methods.join(", ") },
+      });
+    }
+    return problemResponse("not_found", c.get("requestId"), {
+      detail: `No route for "${c.req.path}"`,
+    });
+  });
+  app.onError((error, c) => {
+    const id = c.get("requestId") ?? crypto.randomUUID();
+    if (error instanceof ProblemError) {
+      return problemResponse(error.code, id, {
+        detail: error.detail,
+        headers: error.headers,
+        extensions: error.extensions,
+      });
+    }
+    if (error instanceof HTTPException && error.status < 500) {
+      return problemResponse(codeForStatus(error.status), id, {
+        detail: error.message || undefined!,
+      });
+    }
+    (c.get("log") ?? deps.log).error("unhandled error in request", {
+      method: c.req.method,
+      path: c.req.path,
+      ...errorFields(error),
+    });
+    return problemResponse("internal", id);
+  });
+  return app;
+}
+
+/** Which methods other than the request's are routed for a path (for 405 and `Allow`). */
+function methodIndex(app: Hono<AppEnv>): (path: string) => string[] {
+  const router = new TrieRouter<true>();
+  for (const route of app.routes) {
+    if (route.method !== "ALL") router.add(route.method, route.path, true);
+  }
+  return (path) => METHODS.filter((m) => router.match(m, path)[0].length > 0);
+}
+
+function codeForStatus(status: number): ProblemCode {
+  switch (status) {
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 413:
+      return "payload_too_large";
+    case 415:
+      return "unsupported_media_type";
+    case 429:
+      return "rate_limited";
+    default:
+      return "bad_request";
+  }
+}

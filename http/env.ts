@@ -1,0 +1,18 @@
+/**
+ * The Hono environment shared by every route and middleware: what each
+ * request carries through the layer.
+ *
+ * @module
+ */
+
+import type { Logger } from "../observability/logger.ts";
+
+/** Per-request variables set by the middleware. */
+export interface AppEnv {
+  Variables: {
+    /** The request id (kept from a well-formed `x-request-id`, else new). */
+    requestId: string;
+    /** A logger bound to the request id. */
+    log: Logger;
+  };
+}

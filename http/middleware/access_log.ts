@@ -1,0 +1,34 @@
+/**
+ * Counts and times every request by method, matched route and status, and
+ * logs server errors.
+ *
+ * @module
+ */
+
+import type { MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
+import type { AppEnv } from "../env.ts";
+import type { HttpMetrics } from "../../observability/metrics.ts";
+
+/** Middleware recording `miranda_http_requests_total` and `miranda_http_request_seconds`. */
+export function accessLog(metrics: HttpMetrics): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const route = routePath(c, -1);
+    const seconds = (performance.now() - started) / 1000;
+    metrics.requests.inc({
+      method: c.req.method,
+      route,
+      status: String(c.res.status),
+    });
+    metrics.seconds.observe({ method: c.req.method, route }, seconds);
+    if (c.res.status >= 500) {
+      c.get("log").warn("request answered with a server error", {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+      });
+    }
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * Request limits enforced before any route runs: header count (431) and body
+ * size (413), both configurable. Larger per-route limits never exceed these.
+ *
+ * @module
+ */
+
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { AppEnv } from "../env.ts";
+import { ProblemError } from "../problem.ts";
+
+/** Refuses requests with more than `max` header fields (431). */
+export function headerCountLimit(max: number): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    let count = 0;
+    for (const _ of c.req.raw.headers.keys()) count++;
+    if (count > max) {
+      throw new ProblemError("too_many_headers", {
+        detail:
+          `The request has ${count} header fields; at most ${max} are accepted`,
+      });
+    }
+    await next();
+  };
+}
+
+/** Refuses bodies over `maxBytes` (413), by `content-length` or while streaming. */
+export function bodySizeLimit(maxBytes: number): MiddlewareHandler<AppEnv> {
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: () => {
+      throw new ProblemError("payload_too_large", {
+        detail:
+          `The request body is larger than the limit of ${maxBytes} bytes`,
+      });
+    },
+  });
+}
