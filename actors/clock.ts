@@ -6,7 +6,7 @@
  */
 
 /** Opaque handle of a timer set through a {@linkcode Clock}. */
-export type TimerHandle = number;
+export type TimerHandle = ReturnType<typeof setTimeout>;
 
 /** Time and timers, injectable. */
 export interface Clock {
