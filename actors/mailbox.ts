@@ -1,0 +1,73 @@
+/**
+ * A bounded FIFO queue on a ring buffer: no allocation per message, O(1)
+ * at both ends. `offer` refuses when full, so senders feel back-pressure
+ * instead of the process growing without bound.
+ *
+ * @module
+ */
+
+/** A bounded ring-buffer queue of messages. */
+export class Mailbox<T> {
+  /** Maximum number of items `offer` accepts. */
+  readonly capacity: number;
+  // One slot more than `capacity`: the message being handled is out of the
+  // queue, and putting it back at the front must succeed even when senders
+  // filled the queue meanwhile.
+  readonly #slots: (T | undefined)[];
+  #head = 0;
+  #size = 0;
+
+  /** Creates an empty mailbox holding at most `capacity` offered items. */
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) {
+      throw new RangeError(
+        `Mailbox capacity must be a positive integer, got "${capacity}"`,
+      );
+    }
+    this.capacity = capacity;
+    this.#slots = new Array<T | undefined>(capacity + 1).fill(undefined);
+  }
+
+  /** Number of queued items. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Appends `item`; returns false (and keeps nothing) when full. */
+  offer(item: T): boolean {
+    if (this.#size >= this.capacity) return false;
+    let tail = this.#head + this.#size;
+    if (tail >= this.#slots.length) tail -= this.#slots.length;
+    this.#slots[tail] = item;
+    this.#size++;
+    return true;
+  }
+
+  /** Puts `item` back at the front (a retry); may use the one spare slot. */
+  offerFront(item: T): boolean {
+    if (this.#size >= this.#slots.length) return false;
+    this.#head = this.#head === 0 ? this.#slots.length - 1 : this.#head - 1;
+    this.#slots[this.#head] = item;
+    this.#size++;
+    return true;
+  }
+
+  /** Removes and returns the front item, or `undefined` when empty. */
+  poll(): T | undefined {
+    if (this.#size === 0) return undefined;
+    const item = this.#slots[this.#head];
+    this.#slots[this.#head] = undefined;
+    this.#head = this.#head + 1 === this.#slots.length ? 0 : this.#head + 1;
+    this.#size--;
+    return item;
+  }
+
+  /** Removes and returns every queued item, front first. */
+  drain(): T[] {
+    const items: T[] = [];
+    for (let item = this.poll(); item !== undefined; item = this.poll()) {
+      items.push(item);
+    }
+    return items;
+  }
+}
