@@ -15,6 +15,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { argon2id } from "hash-wasm";
 import { combine, split } from "shamir-secret-sharing";
 import { z } from "zod";
@@ -379,10 +380,7 @@ export async function writeKeyfile(
     throw error;
   }
   await Deno.rename(tmp, path);
-  const slash = path.lastIndexOf("/");
-  using dir = await Deno.open(
-    slash <= 0 ? (slash === 0 ? "/" : ".") : path.slice(0, slash),
-  );
+  using dir = await Deno.open(dirname(path));
   await dir.sync();
 }
 
