@@ -32,7 +32,7 @@ import { errorFields, type Logger } from "../observability/logger.ts";
 import type { Histogram } from "prom-client";
 
 /** Messages handled back to back before the loop yields a macrotask. */
-export const YIELD_EVERY = 1024;
+const YIELD_EVERY = 1024;
 
 // Pending asks by message object: a poison or a stop rejects the asker at
 // once instead of letting it wait for its deadline.
