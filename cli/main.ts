@@ -1,13 +1,24 @@
 /**
  * The command line: `miranda <command> [flags]`. Dispatches to one module
- * per command and turns configuration errors into a clear message and exit
- * code 2.
+ * per command and turns expected failures (bad configuration, a wrong
+ * passphrase, an existing data directory) into a clear message and a
+ * non-zero exit code instead of a stack trace.
  *
  * @module
  */
 
 import { CONFIG_KEYS } from "../config/keys.ts";
 import { ConfigError, loadConfig } from "../config/load.ts";
+import { InitError } from "../node/init.ts";
+import {
+  KeyfileFormatError,
+  WeakPassphraseError,
+  WrongPassphraseError,
+} from "../security/keyfile.ts";
+import { PassphraseSourceError } from "../security/passphrase.ts";
+import { takeFlag, takeSwitch } from "./flags.ts";
+import { init, takeInitFlags } from "./init.ts";
+import { rekeyCommand, rotateDataKeyCommand } from "./key_commands.ts";
 import { complain, say } from "./output.ts";
 import { serve } from "./serve.ts";
 
@@ -19,10 +30,15 @@ const USAGE = `Miranda ${VERSION} — a store-and-forward gateway for HTTP event
 Usage: miranda <command> [flags]
 
 Commands:
-  start     serve, initialising the data directory first if it does not exist
-  serve     run a node on an initialised data directory
-  help      show this text
-  version   show the version
+  start             serve, initialising the data directory first if it does not exist
+  serve             run a node on an initialised data directory
+  init              create a data directory: keys, shares, local CA, the admin user
+                      [--admin-key-out FILE] [--shares-out FILE]
+                      [--share-threshold K] [--share-count N]
+  rekey             change the passphrase [--new-passphrase-file FILE]
+  rotate-data-key   new data key for new writes; re-encrypt old records [--resume]
+  help              show this text
+  version           show the version
 
 Flags (each also MIRANDA_* in the environment, or a key in --config FILE):
 ${CONFIG_KEYS.map((k) => `  ${k.flag.padEnd(32)} ${k.doc}`).join("\n")}`;
@@ -33,16 +49,11 @@ export async function main(args: readonly string[]): Promise<number> {
   try {
     switch (command) {
       case "serve":
-      case "start": {
-        const { config, rest: extra } = loadConfig({
-          args: rest,
-          env: Deno.env.toObject(),
-        });
-        if (extra.length > 0) {
-          return usageError(`Unknown argument "${extra[0]}"`);
-        }
-        return await serve(config);
-      }
+      case "start":
+      case "init":
+      case "rekey":
+      case "rotate-data-key":
+        return await run(command, rest);
       case "version":
       case "--version":
         say(VERSION);
@@ -61,7 +72,39 @@ export async function main(args: readonly string[]): Promise<number> {
       complain(`miranda: ${error.message}`);
       return 2;
     }
+    if (
+      error instanceof InitError || error instanceof WrongPassphraseError ||
+      error instanceof WeakPassphraseError ||
+      error instanceof PassphraseSourceError ||
+      error instanceof KeyfileFormatError
+    ) {
+      complain(`miranda: ${error.message}`);
+      return 1;
+    }
     throw error;
+  }
+}
+
+async function run(command: string, args: readonly string[]): Promise<number> {
+  const { config, rest } = loadConfig({ args, env: Deno.env.toObject() });
+  const initFlags = command === "init" || command === "start"
+    ? takeInitFlags(rest, config)
+    : null;
+  const newPassphraseFile = command === "rekey"
+    ? takeFlag(rest, "--new-passphrase-file")
+    : undefined;
+  const resume = command === "rotate-data-key" && takeSwitch(rest, "--resume");
+  if (rest.length > 0) return usageError(`Unknown argument "${rest[0]}"`);
+  switch (command) {
+    case "init":
+      return await init(config, initFlags!);
+    case "serve":
+    case "start":
+      return await serve(config, { init: initFlags });
+    case "rekey":
+      return await rekeyCommand(config, { newPassphraseFile });
+    default:
+      return await rotateDataKeyCommand(config, { resume });
   }
 }
 

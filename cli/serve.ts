@@ -1,31 +1,86 @@
 /**
- * `miranda serve`: runs a node in the foreground until SIGTERM/SIGINT, then
- * shuts down gracefully within `shutdownTimeoutMs` (exit 0), or exits 1 when
- * the bound is passed or the root supervisor escalates.
+ * `miranda serve` and `miranda start`: run a node in the foreground until
+ * SIGTERM/SIGINT, then shut down gracefully within `shutdownTimeoutMs`
+ * (exit 0), or exit 1 when the bound is passed or the root supervisor
+ * escalates. `start` first initialises a missing data directory (the test
+ * drive): on a terminal it asks for a passphrase; without one it generates a
+ * passphrase, keeps it beside the data and says loudly that this is unfit
+ * for production.
  *
  * @module
  */
 
 import { installProcessGuards } from "../actors/process_guards.ts";
 import type { Config } from "../config/keys.ts";
-import { createLogger, errorFields } from "../observability/logger.ts";
-import { startNode } from "../node/node.ts";
-import { say } from "./output.ts";
+import {
+  createLogger,
+  errorFields,
+  type Logger,
+} from "../observability/logger.ts";
+import { generatePassphrase } from "../security/passphrase.ts";
+import {
+  dataDirLayout,
+  isInitialised,
+  writePrivateFile,
+} from "../node/data_dir.ts";
+import { initDataDir } from "../node/init.ts";
+import {
+  NotInitialisedError,
+  startNode,
+  WrongPassphraseAtStart,
+} from "../node/node.ts";
+import { type InitFlags, reportInit } from "./init.ts";
+import { complain, say } from "./output.ts";
+import { findPassphrase, promptNewPassphrase } from "./passphrase.ts";
 
-/** Runs the node; resolves with the process exit code. */
-export async function serve(config: Config): Promise<number> {
+/** Runs the node; `init` set means `start` (initialise first if needed). Resolves with the exit code. */
+export async function serve(
+  config: Config,
+  options: { init: InitFlags | null },
+): Promise<number> {
   const log = createLogger({ level: config.logLevel });
+  const layout = dataDirLayout(config.dataDir);
+  if (options.init && !(await isInitialised(config.dataDir))) {
+    await firstStart(config, options.init, log);
+  }
+  let passphrase = (await findPassphrase({
+    passphraseFile: config.passphraseFile,
+    prompt: true,
+  }))?.passphrase ??
+    null;
+  if (passphrase === null && options.init) {
+    passphrase = await readGenerated(layout.generatedPassphrase, log);
+  }
+
   const exitCode = Promise.withResolvers<number>();
-  const node = await startNode(config, {
-    log,
-    exit: (code, reason) => {
-      log.error("exiting after escalation", { code, reason });
-      exitCode.resolve(code);
-    },
-  });
+  let node;
+  try {
+    node = await startNode(config, {
+      log,
+      passphrase,
+      exit: (code, reason) => {
+        log.error("exiting after escalation", { code, reason });
+        exitCode.resolve(code);
+      },
+    });
+  } catch (error) {
+    if (
+      error instanceof NotInitialisedError ||
+      error instanceof WrongPassphraseAtStart
+    ) {
+      complain(`miranda: ${error.message}`);
+      return error instanceof NotInitialisedError ? 2 : 1;
+    }
+    throw error;
+  }
   const removeGuards = installProcessGuards(log, node.registry);
   say(`Miranda listening on ${node.url}`);
-  log.info("listening", { url: node.url, dataDir: config.dataDir });
+  printWelcome(node.url, config, node.vault.sealed);
+  log.info("listening", {
+    url: node.url,
+    dataDir: config.dataDir,
+    sealed: node.vault.sealed,
+  });
 
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
   const onSignal = () => {
@@ -50,4 +105,75 @@ export async function serve(config: Config): Promise<number> {
   removeGuards();
   log.info("stopped", { code });
   return code;
+}
+
+async function firstStart(
+  config: Config,
+  flags: InitFlags,
+  log: Logger,
+): Promise<void> {
+  const layout = dataDirLayout(config.dataDir);
+  const found = await findPassphrase({
+    passphraseFile: config.passphraseFile,
+    prompt: false,
+  });
+  let passphrase = found?.passphrase ??
+    await promptNewPassphrase("Miranda passphrase");
+  const generated = passphrase === null;
+  passphrase ??= generatePassphrase();
+  say(`Initialising the data directory ${config.dataDir} …`);
+  const result = await initDataDir({
+    dataDir: config.dataDir,
+    passphrase,
+    adminKeyOut: flags.adminKeyOut,
+    tlsHosts: config.tlsHosts,
+    shares: { threshold: flags.threshold, count: flags.count },
+  });
+  await reportInit(result, flags.sharesOut);
+  if (generated) {
+    await writePrivateFile(layout.generatedPassphrase, passphrase + "\n");
+    const warning =
+      `WARNING: no passphrase was given and there is no terminal, so a passphrase was generated ` +
+      `and stored in ${layout.generatedPassphrase}. Anyone who can read that file can decrypt the data: ` +
+      `this is a test drive, unfit for production (see "miranda rekey").`;
+    say(warning);
+    log.warn(
+      "generated passphrase stored beside the data: unfit for production",
+      {
+        path: layout.generatedPassphrase,
+      },
+    );
+  }
+}
+
+async function readGenerated(
+  path: string,
+  log: Logger,
+): Promise<string | null> {
+  try {
+    const text = (await Deno.readTextFile(path)).replace(/\r?\n$/, "");
+    log.warn(
+      "using the generated passphrase stored beside the data: unfit for production",
+      { path },
+    );
+    return text;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+function printWelcome(url: string, config: Config, sealed: boolean): void {
+  const layout = dataDirLayout(config.dataDir);
+  const cacert = config.insecureHttp ? "" : `--cacert ${layout.caCert} `;
+  if (!config.insecureHttp) say(`  Local CA certificate: ${layout.caCert}`);
+  say(`  Check it: curl ${cacert}${url}/readyz`);
+  if (sealed) {
+    say(
+      `  The node is SEALED (no passphrase found). Unseal it with the passphrase or shares:`,
+    );
+    say(
+      `    curl ${cacert}-X POST ${url}/api/v1/unseal -H 'content-type: application/json' -d '{"passphrase":"…"}'`,
+    );
+  }
 }

@@ -113,9 +113,10 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     key: "maxHeaderCount",
     flag: "--max-header-count",
     env: "MIRANDA_MAX_HEADER_COUNT",
-    type: { kind: "integer", min: 8, max: 10_000 },
-    default: 100,
-    doc: "Most request headers accepted (431 above it)",
+    type: { kind: "integer", min: 8, max: 96 },
+    default: 64,
+    doc:
+      "Most request headers accepted (431 above it; the HTTP server itself refuses more than about 100 with a bare 400)",
   }),
   spec({
     key: "shutdownTimeoutMs",

@@ -9,6 +9,8 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { TrieRouter } from "hono/router/trie-router";
+import { AskTimeoutError, MailboxFullError } from "../actors/errors.ts";
+import { SealedError } from "../security/envelope.ts";
 import type { Registry } from "prom-client";
 import type { Config } from "../config/keys.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -19,6 +21,7 @@ import type { AppEnv } from "./env.ts";
 import { accessLog } from "./middleware/access_log.ts";
 import { bodySizeLimit, headerCountLimit } from "./middleware/limits.ts";
 import { requestId } from "./middleware/request_id.ts";
+import { sealedGuard } from "./middleware/sealed_guard.ts";
 import { type ProblemCode, ProblemError, problemResponse } from "./problem.ts";
 import { opsRoutes } from "./routes/ops.ts";
 
@@ -28,6 +31,8 @@ export interface AppDeps {
   log: Logger;
   registry: Registry;
   readiness: Readiness;
+  /** True while the node is sealed (event and management calls answer 503). */
+  isSealed?: () => boolean;
   /** Further route groups mounted at the root, in order. */
   routes?: readonly Hono<AppEnv>[];
 }
@@ -49,6 +54,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use("*", accessLog(createHttpMetrics(deps.registry)));
   app.use("*", headerCountLimit(deps.config.maxHeaderCount));
   app.use("*", bodySizeLimit(deps.config.maxBodyBytes));
+  if (deps.isSealed) app.use("*", sealedGuard(deps.isSealed));
   app.route("/", opsRoutes(deps));
   for (const routes of deps.routes ?? []) app.route("/", routes);
 
@@ -75,6 +81,16 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
         headers: error.headers,
         extensions: error.extensions,
       });
+    }
+    const known = knownFailure(error);
+    if (known) {
+      return problemResponse(known.code, id, { headers: known.headers });
+    }
+    if (
+      error instanceof HTTPException && error.status === 400 &&
+      /malformed json/i.test(error.message)
+    ) {
+      return problemResponse("invalid_json", id);
     }
     if (error instanceof HTTPException && error.status < 500) {
       return problemResponse(codeForStatus(error.status), id, {
@@ -117,4 +133,20 @@ function codeForStatus(status: number): ProblemCode {
     default:
       return "bad_request";
   }
+}
+
+/** Expected runtime failures that are the client's cue to retry, not bugs. */
+function knownFailure(
+  error: unknown,
+): { code: ProblemCode; headers: Record<string, string> } | null {
+  if (error instanceof SealedError) {
+    return { code: "sealed", headers: { "retry-after": "5" } };
+  }
+  if (error instanceof MailboxFullError) {
+    return { code: "overloaded", headers: { "retry-after": "1" } };
+  }
+  if (error instanceof AskTimeoutError) {
+    return { code: "timeout", headers: { "retry-after": "1" } };
+  }
+  return null;
 }

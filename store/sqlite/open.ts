@@ -15,6 +15,7 @@ export const SQLITE_FILE = "miranda.db";
 
 /** Opens (creating if needed) the store at `path` and applies pending migrations. */
 export function openSqlite(path: string): DatabaseSync {
+  ownerOnly(path);
   const db = new DatabaseSync(path);
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
@@ -48,4 +49,14 @@ function migrate(db: DatabaseSync): void {
       throw error;
     }
   }
+}
+
+/**
+ * Creates the database file owner-only before SQLite opens it; SQLite gives
+ * its `-wal` and `-shm` files the same permissions as the database.
+ */
+function ownerOnly(path: string): void {
+  const file = Deno.openSync(path, { create: true, write: true, mode: 0o600 });
+  file.close();
+  Deno.chmodSync(path, 0o600);
 }

@@ -5,10 +5,13 @@
  * @module
  */
 
-import { fromFileUrl } from "node:url";
+import { fileURLToPath as fromFileUrl } from "node:url";
 
 const ROOT = fromFileUrl(new URL("../../", import.meta.url));
 const MOD = fromFileUrl(new URL("../../mod.ts", import.meta.url));
+
+/** The passphrase test servers are started with (through `MIRANDA_PASSPHRASE`). */
+export const TEST_PASSPHRASE = "test passphrase, not secret";
 
 /** A server process started by {@linkcode startServer}. */
 export interface ServerProcess extends AsyncDisposable {
@@ -50,7 +53,7 @@ export async function startServer(
       "run",
       "--allow-all",
       MOD,
-      options.command ?? "serve",
+      options.command ?? "start",
       "--listen",
       "127.0.0.1:0",
       "--data-dir",
@@ -58,7 +61,7 @@ export async function startServer(
       ...(options.args ?? []),
     ],
     cwd: ROOT,
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", MIRANDA_PASSPHRASE: TEST_PASSPHRASE, ...options.env },
     stdin: options.stdin ?? "null",
     stdout: "piped",
     stderr: "piped",

@@ -1,0 +1,37 @@
+/**
+ * The management API's router: `@hono/zod-openapi`, so one zod schema both
+ * validates each request and documents it in the OpenAPI 3.1 document served
+ * at `/api/v1/openapi.json`. Validation failures become problem+json 400s
+ * that name the field.
+ *
+ * @module
+ */
+
+import { type Hook, OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "./env.ts";
+import { ProblemError } from "./problem.ts";
+
+/** Turns a failed zod validation into a `validation_failed` problem naming the fields. */
+export const validationHook: Hook<unknown, AppEnv, string, unknown> = (
+  result,
+) => {
+  if (result.success) return;
+  const issues = result.error.issues.map((issue) => ({
+    field: issue.path.length > 0
+      ? issue.path.join(".")
+      : (issue.code === "unrecognized_keys" ? "(body)" : "(root)"),
+    message: issue.message,
+  }));
+  const first = issues[0];
+  throw new ProblemError("validation_failed", {
+    detail: first
+      ? `Invalid field "${first.field}": ${first.message}`
+      : "The request is invalid",
+    extensions: { errors: issues },
+  });
+};
+
+/** A router for API routes with Miranda's validation hook. */
+export function apiRouter(): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+}
