@@ -6,8 +6,9 @@
  *
  * The loop drains the mailbox synchronously while handlers return plain
  * values, awaits only handlers that return a promise, and yields to the event
- * loop with one macrotask every {@linkcode YIELD_EVERY} messages so a busy
- * actor cannot starve I/O.
+ * loop with one `setImmediate` (after pending I/O, without the clamping of
+ * `setTimeout(0)`) every {@linkcode YIELD_EVERY} messages so a busy actor
+ * cannot starve I/O.
  *
  * @module
  */
@@ -30,6 +31,7 @@ import type {
 } from "./types.ts";
 import { errorFields, type Logger } from "../observability/logger.ts";
 import type { Histogram } from "prom-client";
+import { clearImmediate, setImmediate } from "node:timers";
 
 /** Messages handled back to back before the loop yields a macrotask. */
 const YIELD_EVERY = 1024;
@@ -85,7 +87,7 @@ export class ActorCell<S, M extends { type: string }>
   // Guards against a stale scheduled drain running next to a fresh one.
   #scheduled = false;
   #sinceYield = 0;
-  #yieldTimer: ReturnType<typeof setTimeout> | undefined;
+  #yieldTimer: ReturnType<typeof setImmediate> | undefined;
   #current: M | undefined;
   #retry: M | undefined;
   #exitRequested = false;
@@ -237,7 +239,7 @@ export class ActorCell<S, M extends { type: string }>
       if (this.#sinceYield >= YIELD_EVERY) {
         this.#sinceYield = 0;
         this.#scheduled = true;
-        this.#yieldTimer = setTimeout(this.#wake, 0);
+        this.#yieldTimer = setImmediate(this.#wake);
         return;
       }
       const msg = this.#mailbox.poll();
@@ -299,7 +301,7 @@ export class ActorCell<S, M extends { type: string }>
       this.#mailbox.offerFront(this.#current);
       this.#current = undefined;
     }
-    if (this.#yieldTimer !== undefined) clearTimeout(this.#yieldTimer);
+    if (this.#yieldTimer !== undefined) clearImmediate(this.#yieldTimer);
     this.#yieldTimer = undefined;
     for (const handle of this.#timers) this.#rt.clock.clearTimeout(handle);
     this.#timers.clear();

@@ -17,7 +17,7 @@
 import type { Registry } from "prom-client";
 import { ActorCell, registerAsk } from "./cell.ts";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
-import { AskTimeoutError } from "./errors.ts";
+import { ActorStoppedError, AskTimeoutError } from "./errors.ts";
 import { createActorMetrics } from "./metrics.ts";
 import {
   type Runtime,
@@ -199,6 +199,7 @@ export class ActorSystem implements AsyncDisposable {
     options: SpawnOptions = {},
   ): Promise<ActorRef<M>> {
     const supervisor = options.supervisor ?? this.root;
+    if (this.#runtime.stopping) throw new ActorStoppedError(behavior.name);
     if (this.#cells.has(behavior.name)) {
       throw new Error(`Actor name "${behavior.name}" is already in use`);
     }
