@@ -47,4 +47,62 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX user_keys_user ON user_keys (user_name);
     `,
   },
+  {
+    version: 3,
+    name: "versions, groups, sessions, agent tokens and audit",
+    sql: `
+      CREATE TABLE resource_versions (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        time TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        snapshot TEXT NOT NULL,
+        PRIMARY KEY (kind, id, version)
+      ) WITHOUT ROWID;
+      CREATE TABLE groups (
+        name TEXT PRIMARY KEY,
+        description TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX sessions_expires_at ON sessions (expires_at);
+      CREATE INDEX sessions_user ON sessions (user_name);
+      CREATE TABLE agent_tokens (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        user_name TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        scopes TEXT NOT NULL,
+        description TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at INTEGER
+      );
+      CREATE INDEX agent_tokens_user ON agent_tokens (user_name, created_at, id);
+      CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        time TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        result TEXT NOT NULL,
+        version INTEGER,
+        detail TEXT NOT NULL
+      );
+      CREATE INDEX audit_resource ON audit (resource, seq);
+      CREATE INDEX audit_actor ON audit (actor, seq);
+      CREATE INDEX audit_time ON audit (time);
+      CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit
+      BEGIN
+        SELECT RAISE(ABORT, 'audit is append-only');
+      END;
+    `,
+  },
 ];

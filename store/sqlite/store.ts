@@ -3,16 +3,35 @@
  * directory, WAL, `synchronous=FULL`. Implements every interface of
  * `store/mod.ts`; sealed columns go through the {@linkcode Cipher}.
  *
+ * Every statement is prepared once when the store opens. `node:sqlite` is
+ * synchronous, so each method does its work at once and returns a settled
+ * promise (a thrown error becomes a rejection). Writes that touch more than
+ * one row run in a `BEGIN IMMEDIATE` transaction, which takes the write lock
+ * up front so the checks inside it (name taken, e-mail taken, version) cannot
+ * race another writer.
+ *
  * @module
  */
 
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type {
+  DatabaseSync,
+  SQLInputValue,
+  SQLOutputValue,
+  StatementSync,
+} from "node:sqlite";
+import type {
+  AgentTokenRecord,
+  AuditQuery,
+  AuditRecord,
+  ChangeContext,
   Cipher,
+  GroupRecord,
   SealedCell,
+  SessionRecord,
   Store,
   UserKeyRecord,
   UserRecord,
+  VersionRecord,
 } from "../mod.ts";
 import { openSqlite } from "./open.ts";
 
@@ -36,34 +55,74 @@ const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
 
 const SECRET_KIND = "node-secret";
 
+/** The `kind` of user rows in `resource_versions`. */
+const USER_KIND = "user";
+
+/** The actor recorded for changes made without a {@linkcode ChangeContext}. */
+const SYSTEM_ACTOR = "system";
+
+/** The optional filters of an audit listing, in the order their SQL is built. */
+const AUDIT_FILTERS = [
+  ["resource", "resource = ?"],
+  ["actor", "actor = ?"],
+  ["since", "time >= ?"],
+  ["until", "time <= ?"],
+  ["afterSeq", "seq > ?"],
+] as const satisfies readonly (readonly [keyof AuditQuery, string])[];
+
+type Row = Record<string, SQLOutputValue>;
+
 /** Opens the SQLite store at `path`; `cipher()` gives the unsealed keyring or throws. */
 export function openSqliteStore(path: string, cipher: () => Cipher): Store {
   const db: DatabaseSync = openSqlite(path);
   let open = true;
-  const put = db.prepare(
-    "INSERT INTO node_secrets (name, key_id, ciphertext) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id, ciphertext = excluded.ciphertext",
-  );
-  const get = db.prepare("SELECT ciphertext FROM node_secrets WHERE name = ?");
+  const sql = prepareAll(db);
 
-  function userFromRow(row: Record<string, SQLInputValue>): UserRecord {
-    return {
-      name: String(row["name"]),
-      roles: JSON.parse(String(row["roles"])),
-      groups: JSON.parse(String(row["groups_json"])),
-      emailHash: row["email_hash"] === null ? null : String(row["email_hash"]),
-      createdAt: String(row["created_at"]),
-      version: Number(row["version"]),
-    };
+  /** Runs `fn` in a write transaction, rolling back when it throws. */
+  function transaction<T>(fn: () => T): T {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw error;
+    }
   }
 
-  function keyFromRow(row: Record<string, SQLInputValue>): UserKeyRecord {
-    return {
-      id: String(row["id"]),
-      userName: String(row["user_name"]),
-      publicKeyPem: String(row["public_key_pem"]),
-      algorithm: row["algorithm"] === "Ed25519" ? "Ed25519" : "RSA",
-      createdAt: String(row["created_at"]),
-    };
+  function writeVersion(
+    kind: string,
+    id: string,
+    version: number,
+    change: ChangeContext,
+    snapshot: unknown,
+  ): void {
+    sql.insertVersion.run(
+      kind,
+      id,
+      version,
+      change.time,
+      change.actor,
+      change.requestId,
+      JSON.stringify(snapshot),
+    );
+  }
+
+  function writeUser(user: UserRecord): void {
+    sql.updateUser.run(
+      JSON.stringify(user.roles),
+      JSON.stringify(user.groups),
+      user.emailHash,
+      user.version,
+      user.name,
+    );
+  }
+
+  function emailTakenByOther(hash: string | null, name: string): boolean {
+    if (hash === null) return false;
+    const row = sql.userByEmail.get(hash);
+    return row !== undefined && row["name"] !== name;
   }
 
   const store: Store = {
@@ -75,10 +134,10 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
           kind: SECRET_KIND,
           id: name,
         });
-        put.run(name, c.activeKeyId, ciphertext);
+        sql.putSecret.run(name, c.activeKeyId, ciphertext);
       },
       async get(name) {
-        const row = get.get(name);
+        const row = sql.getSecret.get(name);
         if (!row) return null;
         return await cipher().open(row["ciphertext"] as Uint8Array, {
           kind: SECRET_KIND,
@@ -87,95 +146,310 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
       },
     },
     users: {
-      create(user, key) {
-        db.exec("BEGIN IMMEDIATE");
-        try {
-          const exists = db.prepare("SELECT 1 FROM users WHERE name = ?").get(
-            user.name,
+      create: (user, key, change) =>
+        settle(() =>
+          transaction(() => {
+            if (sql.userExists.get(user.name)) {
+              return { ok: false, code: "exists" } as const;
+            }
+            if (emailTakenByOther(user.emailHash, user.name)) {
+              return { ok: false, code: "email_taken" } as const;
+            }
+            // A new user is always at version 1, whatever the record says.
+            const first = { ...user, version: 1 };
+            sql.insertUser.run(
+              first.name,
+              JSON.stringify(first.roles),
+              JSON.stringify(first.groups),
+              first.emailHash,
+              first.createdAt,
+              first.version,
+            );
+            sql.insertKey.run(
+              key.id,
+              key.userName,
+              key.publicKeyPem,
+              key.algorithm,
+              key.createdAt,
+            );
+            writeVersion(
+              USER_KIND,
+              first.name,
+              first.version,
+              change ?? {
+                actor: SYSTEM_ACTOR,
+                requestId: "",
+                time: first.createdAt,
+              },
+              userSnapshot(first),
+            );
+            return { ok: true } as const;
+          })
+        ),
+      get: (name) =>
+        settle(() => {
+          const row = sql.getUser.get(name);
+          return row ? userFromRow(row) : null;
+        }),
+      list: (page) =>
+        settle(() => {
+          const limit = Math.max(0, page.limit);
+          const rows = page.after === undefined
+            ? sql.listUsers.all(limit)
+            : sql.listUsersAfter.all(page.after, limit);
+          return rows.map(userFromRow);
+        }),
+      findByEmailHash: (hash) =>
+        settle(() => {
+          const row = sql.userByEmail.get(hash);
+          return row ? userFromRow(row) : null;
+        }),
+      update: (name, patch, change) =>
+        settle(() =>
+          transaction(() => {
+            const row = sql.getUser.get(name);
+            if (!row) return { ok: false, code: "not_found" } as const;
+            const current = userFromRow(row);
+            if (
+              change.expectedVersion !== undefined &&
+              change.expectedVersion !== current.version
+            ) {
+              return { ok: false, code: "version_conflict" } as const;
+            }
+            const next: UserRecord = {
+              ...current,
+              roles: patch.roles ?? current.roles,
+              groups: patch.groups ?? current.groups,
+              emailHash: patch.emailHash === undefined
+                ? current.emailHash
+                : patch.emailHash,
+              version: current.version + 1,
+            };
+            if (emailTakenByOther(next.emailHash, name)) {
+              return { ok: false, code: "email_taken" } as const;
+            }
+            writeUser(next);
+            writeVersion(
+              USER_KIND,
+              name,
+              next.version,
+              change,
+              userSnapshot(next),
+            );
+            return { ok: true, user: next } as const;
+          })
+        ),
+      delete: (name) =>
+        settle(() =>
+          transaction(() => {
+            // Sessions and tokens go explicitly rather than by the foreign
+            // keys' cascade alone, so a connection without
+            // `foreign_keys = ON` cannot leave a deleted user logged in.
+            sql.deleteUserSessions.run(name);
+            sql.deleteUserTokens.run(name);
+            sql.deleteUserKeys.run(name);
+            sql.deleteVersions.run(USER_KIND, name);
+            return Number(sql.deleteUser.run(name).changes) === 1;
+          })
+        ),
+      versions: (name) =>
+        settle(() => sql.listVersions.all(USER_KIND, name).map(versionFromRow)),
+      keys: (name) => settle(() => sql.listKeys.all(name).map(keyFromRow)),
+      addKey: (key) =>
+        settle(() =>
+          transaction(() => {
+            if (!sql.userExists.get(key.userName)) return false;
+            sql.insertKey.run(
+              key.id,
+              key.userName,
+              key.publicKeyPem,
+              key.algorithm,
+              key.createdAt,
+            );
+            return true;
+          })
+        ),
+      revokeKey: (name, keyId) =>
+        settle(() => Number(sql.deleteKey.run(keyId, name).changes) === 1),
+    },
+    groups: {
+      create: (group) =>
+        settle(() => {
+          const result = sql.insertGroup.run(
+            group.name,
+            group.description,
+            group.createdAt,
           );
-          if (exists) {
-            db.exec("ROLLBACK");
-            return Promise.resolve({ ok: false, code: "exists" } as const);
-          }
-          db.prepare(
-            "INSERT INTO users (name, roles, groups_json, email_hash, created_at, version) VALUES (?, ?, ?, ?, ?, ?)",
-          ).run(
-            user.name,
-            JSON.stringify(user.roles),
-            JSON.stringify(user.groups),
-            user.emailHash,
-            user.createdAt,
-            user.version,
+          return Number(result.changes) === 1
+            ? { ok: true } as const
+            : { ok: false, code: "exists" } as const;
+        }),
+      get: (name) =>
+        settle(() => {
+          const row = sql.getGroup.get(name);
+          return row ? groupFromRow(row) : null;
+        }),
+      list: () => settle(() => sql.listGroups.all().map(groupFromRow)),
+      delete: (name, change) =>
+        settle(() =>
+          transaction(() => {
+            if (Number(sql.deleteGroup.run(name).changes) === 0) return false;
+            // Membership is part of a user's settings: dropping it is a new
+            // version of each member.
+            const context = change ?? {
+              actor: SYSTEM_ACTOR,
+              requestId: "",
+              time: new Date().toISOString(),
+            };
+            for (const row of sql.usersInGroup.all(name)) {
+              const member = userFromRow(row);
+              const next = {
+                ...member,
+                groups: member.groups.filter((g) => g !== name),
+                version: member.version + 1,
+              };
+              writeUser(next);
+              writeVersion(
+                USER_KIND,
+                next.name,
+                next.version,
+                context,
+                userSnapshot(next),
+              );
+            }
+            return true;
+          })
+        ),
+    },
+    sessions: {
+      create: (session) =>
+        settle(() => {
+          sql.insertSession.run(
+            session.tokenHash,
+            session.userName,
+            session.createdAt,
+            session.expiresAt,
           );
-          db.prepare(
-            "INSERT INTO user_keys (id, user_name, public_key_pem, algorithm, created_at) VALUES (?, ?, ?, ?, ?)",
-          ).run(
-            key.id,
-            key.userName,
-            key.publicKeyPem,
-            key.algorithm,
-            key.createdAt,
+        }),
+      get: (tokenHash, now) =>
+        settle(() => {
+          const row = sql.getSession.get(tokenHash, now);
+          return row ? sessionFromRow(row) : null;
+        }),
+      extend: (tokenHash, expiresAt, now) =>
+        settle(() =>
+          Number(sql.extendSession.run(expiresAt, tokenHash, now).changes) ===
+            1
+        ),
+      delete: (tokenHash) =>
+        settle(() => Number(sql.deleteSession.run(tokenHash).changes) === 1),
+      sweep: (now) => settle(() => Number(sql.sweepSessions.run(now).changes)),
+    },
+    agentTokens: {
+      create: (token) =>
+        settle(() => {
+          sql.insertToken.run(
+            token.id,
+            token.tokenHash,
+            token.userName,
+            JSON.stringify(token.scopes),
+            token.description,
+            token.createdAt,
+            token.createdBy,
+            token.expiresAt,
           );
-          db.exec("COMMIT");
-          return Promise.resolve({ ok: true } as const);
-        } catch (error) {
-          if (db.isTransaction) db.exec("ROLLBACK");
-          throw error;
-        }
-      },
-      get(name) {
-        const row = db.prepare("SELECT * FROM users WHERE name = ?").get(name);
-        return Promise.resolve(row ? userFromRow(row) : null);
-      },
-      keys(name) {
-        const rows = db.prepare(
-          "SELECT * FROM user_keys WHERE user_name = ? ORDER BY created_at, id",
-        ).all(name);
-        return Promise.resolve(rows.map(keyFromRow));
-      },
+        }),
+      getByHash: (tokenHash) =>
+        settle(() => {
+          const row = sql.tokenByHash.get(tokenHash);
+          return row ? tokenFromRow(row) : null;
+        }),
+      list: (userName) =>
+        settle(() =>
+          (userName === undefined
+            ? sql.listTokens.all()
+            : sql.listUserTokens.all(userName)).map(tokenFromRow)
+        ),
+      revoke: (id) =>
+        settle(() => Number(sql.deleteToken.run(id).changes) === 1),
+    },
+    audit: {
+      append: (record) =>
+        settle(() =>
+          Number(
+            sql.appendAudit.run(
+              record.time,
+              record.actor,
+              record.action,
+              record.resource,
+              record.requestId,
+              record.result,
+              record.version,
+              JSON.stringify(record.detail),
+            ).lastInsertRowid,
+          )
+        ),
+      list: (query) =>
+        settle(() => {
+          let mask = 0;
+          const params: SQLInputValue[] = [];
+          AUDIT_FILTERS.forEach(([field], bit) => {
+            const value = query[field];
+            if (value === undefined) return;
+            mask |= 1 << bit;
+            params.push(value);
+          });
+          params.push(Math.max(0, query.limit));
+          return sql.listAudit[mask]!.all(...params).map(auditFromRow);
+        }),
+      prune: (before) =>
+        settle(() => Number(sql.pruneAudit.run(before).changes)),
     },
     reencryption: {
-      underOtherKeys(activeKeyId, limit) {
-        const cells: SealedCell[] = [];
-        for (const column of ENCRYPTED_COLUMNS) {
-          if (cells.length >= limit) break;
-          const rows = db.prepare(
-            `SELECT ${column.idColumn} AS id, ciphertext FROM ${column.table} WHERE key_id != ? LIMIT ?`,
-          ).all(activeKeyId, limit - cells.length);
-          for (const row of rows) {
-            cells.push({
-              column: column.name,
-              ref: { kind: column.kind, id: String(row["id"]) },
-              ciphertext: row["ciphertext"] as Uint8Array,
-            });
+      underOtherKeys: (activeKeyId, limit) =>
+        settle(() => {
+          const cells: SealedCell[] = [];
+          for (const column of ENCRYPTED_COLUMNS) {
+            if (cells.length >= limit) break;
+            const rows = sql.columns.get(column.name)!.underOtherKeys.all(
+              activeKeyId,
+              limit - cells.length,
+            );
+            for (const row of rows) {
+              cells.push({
+                column: column.name,
+                ref: { kind: column.kind, id: String(row["id"]) },
+                ciphertext: row["ciphertext"] as Uint8Array,
+              });
+            }
           }
-        }
-        return Promise.resolve(cells);
-      },
-      replace(cell, ciphertext, keyId) {
-        const column = ENCRYPTED_COLUMNS.find((c) => c.name === cell.column);
-        if (!column) {
-          throw new Error(`Unknown encrypted column "${cell.column}"`);
-        }
-        const result = db.prepare(
-          `UPDATE ${column.table} SET ciphertext = ?, key_id = ? WHERE ${column.idColumn} = ? AND ciphertext = ?`,
-        ).run(ciphertext, keyId, cell.ref.id, cell.ciphertext);
-        return Promise.resolve(Number(result.changes) === 1);
-      },
-      countByKey() {
-        const counts = new Map<number, number>();
-        for (const column of ENCRYPTED_COLUMNS) {
-          for (
-            const row of db.prepare(
-              `SELECT key_id, COUNT(*) AS n FROM ${column.table} GROUP BY key_id`,
-            ).all()
-          ) {
-            const id = Number(row["key_id"]);
-            counts.set(id, (counts.get(id) ?? 0) + Number(row["n"]));
+          return cells;
+        }),
+      replace: (cell, ciphertext, keyId) =>
+        settle(() => {
+          const column = sql.columns.get(cell.column);
+          if (!column) {
+            throw new Error(`Unknown encrypted column "${cell.column}"`);
           }
-        }
-        return Promise.resolve(counts);
-      },
+          const result = column.replace.run(
+            ciphertext,
+            keyId,
+            cell.ref.id,
+            cell.ciphertext,
+          );
+          return Number(result.changes) === 1;
+        }),
+      countByKey: () =>
+        settle(() => {
+          const counts = new Map<number, number>();
+          for (const column of sql.columns.values()) {
+            for (const row of column.countByKey.all()) {
+              const id = Number(row["key_id"]);
+              counts.set(id, (counts.get(id) ?? 0) + Number(row["n"]));
+            }
+          }
+          return counts;
+        }),
     },
     healthy: () => open && db.isOpen,
     close() {
@@ -188,4 +462,209 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
     [Symbol.asyncDispose]: () => store.close(),
   };
   return store;
+}
+
+/** Every statement of the store, prepared once. */
+function prepareAll(db: DatabaseSync) {
+  const p = (text: string): StatementSync => db.prepare(text);
+  return {
+    putSecret: p(
+      "INSERT INTO node_secrets (name, key_id, ciphertext) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id, ciphertext = excluded.ciphertext",
+    ),
+    getSecret: p("SELECT ciphertext FROM node_secrets WHERE name = ?"),
+
+    userExists: p("SELECT 1 FROM users WHERE name = ?"),
+    getUser: p("SELECT * FROM users WHERE name = ?"),
+    userByEmail: p("SELECT * FROM users WHERE email_hash = ?"),
+    listUsers: p("SELECT * FROM users ORDER BY name LIMIT ?"),
+    listUsersAfter: p(
+      "SELECT * FROM users WHERE name > ? ORDER BY name LIMIT ?",
+    ),
+    usersInGroup: p(
+      "SELECT * FROM users WHERE EXISTS (SELECT 1 FROM json_each(users.groups_json) WHERE json_each.value = ?) ORDER BY name",
+    ),
+    insertUser: p(
+      "INSERT INTO users (name, roles, groups_json, email_hash, created_at, version) VALUES (?, ?, ?, ?, ?, ?)",
+    ),
+    updateUser: p(
+      "UPDATE users SET roles = ?, groups_json = ?, email_hash = ?, version = ? WHERE name = ?",
+    ),
+    deleteUser: p("DELETE FROM users WHERE name = ?"),
+
+    insertKey: p(
+      "INSERT INTO user_keys (id, user_name, public_key_pem, algorithm, created_at) VALUES (?, ?, ?, ?, ?)",
+    ),
+    listKeys: p(
+      "SELECT * FROM user_keys WHERE user_name = ? ORDER BY created_at, id",
+    ),
+    deleteKey: p("DELETE FROM user_keys WHERE id = ? AND user_name = ?"),
+    deleteUserKeys: p("DELETE FROM user_keys WHERE user_name = ?"),
+
+    insertVersion: p(
+      "INSERT INTO resource_versions (kind, id, version, time, actor, request_id, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    ),
+    listVersions: p(
+      "SELECT * FROM resource_versions WHERE kind = ? AND id = ? ORDER BY version",
+    ),
+    deleteVersions: p(
+      "DELETE FROM resource_versions WHERE kind = ? AND id = ?",
+    ),
+
+    insertGroup: p(
+      "INSERT INTO groups (name, description, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+    ),
+    getGroup: p("SELECT * FROM groups WHERE name = ?"),
+    listGroups: p("SELECT * FROM groups ORDER BY name"),
+    deleteGroup: p("DELETE FROM groups WHERE name = ?"),
+
+    insertSession: p(
+      "INSERT INTO sessions (token_hash, user_name, created_at, expires_at) VALUES (?, ?, ?, ?)",
+    ),
+    getSession: p(
+      "SELECT * FROM sessions WHERE token_hash = ? AND expires_at > ?",
+    ),
+    extendSession: p(
+      "UPDATE sessions SET expires_at = ? WHERE token_hash = ? AND expires_at > ?",
+    ),
+    deleteSession: p("DELETE FROM sessions WHERE token_hash = ?"),
+    sweepSessions: p("DELETE FROM sessions WHERE expires_at <= ?"),
+    deleteUserSessions: p("DELETE FROM sessions WHERE user_name = ?"),
+
+    insertToken: p(
+      "INSERT INTO agent_tokens (id, token_hash, user_name, scopes, description, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    tokenByHash: p("SELECT * FROM agent_tokens WHERE token_hash = ?"),
+    listTokens: p("SELECT * FROM agent_tokens ORDER BY created_at, id"),
+    listUserTokens: p(
+      "SELECT * FROM agent_tokens WHERE user_name = ? ORDER BY created_at, id",
+    ),
+    deleteToken: p("DELETE FROM agent_tokens WHERE id = ?"),
+    deleteUserTokens: p("DELETE FROM agent_tokens WHERE user_name = ?"),
+
+    appendAudit: p(
+      "INSERT INTO audit (time, actor, action, resource, request_id, result, version, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    /** One listing per combination of filters, indexed by a bit mask over `AUDIT_FILTERS`. */
+    listAudit: Array.from(
+      { length: 1 << AUDIT_FILTERS.length },
+      (_, mask) => {
+        const where = AUDIT_FILTERS.filter((_, bit) => mask & (1 << bit))
+          .map(([, clause]) => clause);
+        return p(
+          `SELECT * FROM audit${
+            where.length ? ` WHERE ${where.join(" AND ")}` : ""
+          } ORDER BY seq LIMIT ?`,
+        );
+      },
+    ),
+    pruneAudit: p("DELETE FROM audit WHERE time < ?"),
+
+    columns: new Map(ENCRYPTED_COLUMNS.map((column) => [column.name, {
+      underOtherKeys: p(
+        `SELECT ${column.idColumn} AS id, ciphertext FROM ${column.table} WHERE key_id != ? LIMIT ?`,
+      ),
+      replace: p(
+        `UPDATE ${column.table} SET ciphertext = ?, key_id = ? WHERE ${column.idColumn} = ? AND ciphertext = ?`,
+      ),
+      countByKey: p(
+        `SELECT key_id, COUNT(*) AS n FROM ${column.table} GROUP BY key_id`,
+      ),
+    }])),
+  };
+}
+
+/** Runs synchronous work as the interface's promise; a throw becomes a rejection. */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function userSnapshot(user: UserRecord): unknown {
+  return {
+    roles: user.roles,
+    groups: user.groups,
+    emailHash: user.emailHash,
+  };
+}
+
+function text(value: SQLOutputValue | undefined): string {
+  return String(value);
+}
+
+function userFromRow(row: Row): UserRecord {
+  return {
+    name: text(row["name"]),
+    roles: JSON.parse(text(row["roles"])),
+    groups: JSON.parse(text(row["groups_json"])),
+    emailHash: row["email_hash"] === null ? null : text(row["email_hash"]),
+    createdAt: text(row["created_at"]),
+    version: Number(row["version"]),
+  };
+}
+
+function keyFromRow(row: Row): UserKeyRecord {
+  return {
+    id: text(row["id"]),
+    userName: text(row["user_name"]),
+    publicKeyPem: text(row["public_key_pem"]),
+    algorithm: row["algorithm"] === "Ed25519" ? "Ed25519" : "RSA",
+    createdAt: text(row["created_at"]),
+  };
+}
+
+function versionFromRow(row: Row): VersionRecord {
+  return {
+    version: Number(row["version"]),
+    time: text(row["time"]),
+    actor: text(row["actor"]),
+    requestId: text(row["request_id"]),
+    snapshot: JSON.parse(text(row["snapshot"])),
+  };
+}
+
+function groupFromRow(row: Row): GroupRecord {
+  return {
+    name: text(row["name"]),
+    description: text(row["description"]),
+    createdAt: text(row["created_at"]),
+  };
+}
+
+function sessionFromRow(row: Row): SessionRecord {
+  return {
+    tokenHash: text(row["token_hash"]),
+    userName: text(row["user_name"]),
+    createdAt: text(row["created_at"]),
+    expiresAt: Number(row["expires_at"]),
+  };
+}
+
+function tokenFromRow(row: Row): AgentTokenRecord {
+  return {
+    id: text(row["id"]),
+    tokenHash: text(row["token_hash"]),
+    userName: text(row["user_name"]),
+    scopes: JSON.parse(text(row["scopes"])),
+    description: text(row["description"]),
+    createdAt: text(row["created_at"]),
+    createdBy: text(row["created_by"]),
+    expiresAt: row["expires_at"] === null ? null : Number(row["expires_at"]),
+  };
+}
+
+function auditFromRow(row: Row): AuditRecord {
+  return {
+    seq: Number(row["seq"]),
+    time: text(row["time"]),
+    actor: text(row["actor"]),
+    action: text(row["action"]),
+    resource: text(row["resource"]),
+    requestId: text(row["request_id"]),
+    result: text(row["result"]) as AuditRecord["result"],
+    version: row["version"] === null ? null : Number(row["version"]),
+    detail: JSON.parse(text(row["detail"])),
+  };
 }
