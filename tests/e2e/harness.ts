@@ -36,6 +36,8 @@ export interface StartOptions {
   /** Text on stdout that means the server is up; the URL is read from it. */
   readyPattern?: RegExp;
   stdin?: "null" | "piped";
+  /** Run the child under this umask (e.g. `0o000` to prove modes are set explicitly). */
+  umask?: number;
 }
 
 /** Makes a temporary directory that the caller removes. */
@@ -48,18 +50,19 @@ export async function startServer(
   options: StartOptions = {},
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? `${await tempDir()}/data`;
-  const command = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      MOD,
-      options.command ?? "start",
-      "--listen",
-      "127.0.0.1:0",
-      "--data-dir",
-      dataDir,
-      ...(options.args ?? []),
-    ],
+  const [program, { args }] = commandLine(options.umask, [
+    "run",
+    "--allow-all",
+    MOD,
+    options.command ?? "start",
+    "--listen",
+    "127.0.0.1:0",
+    "--data-dir",
+    dataDir,
+    ...(options.args ?? []),
+  ]);
+  const command = new Deno.Command(program, {
+    args,
     cwd: ROOT,
     env: { NO_COLOR: "1", MIRANDA_PASSPHRASE: TEST_PASSPHRASE, ...options.env },
     stdin: options.stdin ?? "null",
@@ -152,4 +155,74 @@ export async function request(
     text,
     json: () => JSON.parse(text),
   };
+}
+
+/** `[program, { args }]` for `deno <args>`, under `sh -c 'umask …; exec'` when a umask is asked for. */
+function commandLine(
+  umask: number | undefined,
+  args: string[],
+): [string, { args: string[] }] {
+  if (umask === undefined) return [Deno.execPath(), { args }];
+  const mask = umask.toString(8).padStart(3, "0");
+  return ["/bin/sh", {
+    args: ["-c", `umask ${mask} && exec "$0" "$@"`, Deno.execPath(), ...args],
+  }];
+}
+
+/** What a finished {@linkcode runCommand} process printed and returned. */
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `mod.ts <command> <args>` to completion (for one-shot commands such
+ * as `init`, `rekey`, or a `serve` expected to refuse). Killed with SIGKILL
+ * after `timeoutMs` (then the result says so in `stderr`). Unlike
+ * {@linkcode startServer}, no passphrase is set unless `env` sets one.
+ */
+export async function runCommand(
+  command: string,
+  args: string[],
+  options: {
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    umask?: number;
+  } = {},
+): Promise<CommandResult> {
+  const [program, rest] = commandLine(options.umask, [
+    "run",
+    "--allow-all",
+    MOD,
+    command,
+    ...args,
+  ]);
+  const child = new Deno.Command(program, {
+    ...rest,
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, options.timeoutMs ?? 30_000);
+  try {
+    const output = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr) +
+        (timedOut ? `\n[killed after ${options.timeoutMs ?? 30_000} ms]` : ""),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
 }
