@@ -61,6 +61,14 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         snapshot TEXT NOT NULL,
         PRIMARY KEY (kind, id, version)
       ) WITHOUT ROWID;
+      -- Users from before versions were kept get their current settings as
+      -- their first recorded version.
+      INSERT INTO resource_versions
+        (kind, id, version, time, actor, request_id, snapshot)
+      SELECT 'user', name, version, created_at, 'system', '',
+        json_object('roles', json(roles), 'groups', json(groups_json),
+          'emailHash', email_hash)
+      FROM users;
       CREATE TABLE groups (
         name TEXT PRIMARY KEY,
         description TEXT NOT NULL,
