@@ -14,7 +14,12 @@ import { dirname, join, resolve } from "node:path";
 import type { Config } from "../config/keys.ts";
 import { ConfigError } from "../config/load.ts";
 import { DEFAULT_SHARES } from "../security/keyfile.ts";
-import { initDataDir, type InitResult } from "../node/init.ts";
+import {
+  initDataDir,
+  InitError,
+  type InitResult,
+  refuseOutputFile,
+} from "../node/init.ts";
 import { writePrivateFile } from "../node/data_dir.ts";
 import { takeFlag, takeIntegerFlag } from "./flags.ts";
 import { complain, say } from "./output.ts";
@@ -34,9 +39,9 @@ export function takeInitFlags(args: string[], config: Config): InitFlags {
     join(dirname(resolve(config.dataDir)), "admin-key.pem");
   const sharesOut = takeFlag(args, "--shares-out");
   const threshold =
-    takeIntegerFlag(args, "--share-threshold", { min: 1, max: 255 }) ??
+    takeIntegerFlag(args, "--share-threshold", { min: 2, max: 255 }) ??
       DEFAULT_SHARES.threshold;
-  const count = takeIntegerFlag(args, "--share-count", { min: 1, max: 255 }) ??
+  const count = takeIntegerFlag(args, "--share-count", { min: 2, max: 255 }) ??
     DEFAULT_SHARES.count;
   if (threshold > count) {
     throw new ConfigError(
@@ -47,8 +52,24 @@ export function takeInitFlags(args: string[], config: Config): InitFlags {
   return { adminKeyOut, sharesOut, threshold, count };
 }
 
+/**
+ * Refuses a `--shares-out` file that could not be written once the data
+ * directory is made: the shares are shown once, so failing after init
+ * would lose them.
+ */
+export async function refuseSharesOut(flags: InitFlags): Promise<void> {
+  if (flags.sharesOut === undefined) return;
+  if (resolve(flags.sharesOut) === resolve(flags.adminKeyOut)) {
+    throw new InitError(
+      `The shares file and the admin key file are the same file "${flags.sharesOut}"`,
+    );
+  }
+  await refuseOutputFile(flags.sharesOut, "shares file");
+}
+
 /** Runs `miranda init`; resolves with the exit code. */
 export async function init(config: Config, flags: InitFlags): Promise<number> {
+  await refuseSharesOut(flags);
   const found = await findPassphrase({
     passphraseFile: config.passphraseFile,
     prompt: false,

@@ -29,7 +29,7 @@ import {
   startNode,
   WrongPassphraseAtStart,
 } from "../node/node.ts";
-import { type InitFlags, reportInit } from "./init.ts";
+import { type InitFlags, refuseSharesOut, reportInit } from "./init.ts";
 import { complain, say } from "./output.ts";
 import { findPassphrase, promptNewPassphrase } from "./passphrase.ts";
 
@@ -113,6 +113,7 @@ async function firstStart(
   log: Logger,
 ): Promise<void> {
   const layout = dataDirLayout(config.dataDir);
+  await refuseSharesOut(flags);
   const found = await findPassphrase({
     passphraseFile: config.passphraseFile,
     prompt: false,

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { dirname, resolve } from "node:path";
 import { generateUserKeyPair } from "../identity/keys.ts";
 import { createLocalCa, issueNodeCertificate } from "../security/certs.ts";
 import {
@@ -53,7 +54,7 @@ export const CA_KEY_SECRET = "ca-key";
 export async function initDataDir(options: InitOptions): Promise<InitResult> {
   const layout = dataDirLayout(options.dataDir);
   await refuseNonEmptyDir(options.dataDir);
-  await refuseExisting(options.adminKeyOut, "admin key file");
+  await refuseOutputFile(options.adminKeyOut, "admin key file");
   await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   await Deno.chmod(options.dataDir, 0o700);
 
@@ -116,6 +117,24 @@ async function refuseNonEmptyDir(dir: string): Promise<void> {
     if (error instanceof Deno.errors.NotFound) return;
     throw error;
   }
+}
+
+/**
+ * Refuses an output file that init could not write once the data directory
+ * is made (it exists, or its directory does not), so a failure never leaves
+ * an initialised data directory whose admin key or shares were lost.
+ */
+export async function refuseOutputFile(
+  path: string,
+  what: string,
+): Promise<void> {
+  await refuseExisting(path, what);
+  try {
+    if ((await Deno.stat(dirname(resolve(path)))).isDirectory) return;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  throw new InitError(`The directory of the ${what} "${path}" does not exist`);
 }
 
 async function refuseExisting(path: string, what: string): Promise<void> {

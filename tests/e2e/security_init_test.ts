@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { request, runCommand, startServer } from "./harness.ts";
+import { request, runCommand, startServer, tempDir } from "./harness.ts";
 import {
   call,
   initNode,
@@ -204,5 +204,80 @@ Deno.test("security e2e: HTTPS by default — a client trusting ca.pem connects,
     assert.match(server.stderr(), /serving plain HTTP/);
     const api = await request(`${server.url}/api/v1/no-such-call`);
     assert.equal(problemOf(api).status, 404);
+  }
+});
+
+Deno.test("security e2e: init refuses output files it could not write (existing shares file, shares file = admin key file, missing directory) before creating anything, without a stack trace", async () => {
+  const root = await tempDir();
+  try {
+    const existing = `${root}/existing.txt`;
+    await Deno.writeTextFile(existing, "keep me\n");
+    const cases: [string, string[], RegExp][] = [
+      ["existing shares file", [
+        "--admin-key-out",
+        `${root}/admin-1.pem`,
+        "--shares-out",
+        existing,
+      ], /shares file .*existing\.txt" already exists/],
+      ["shares file is the admin key file", [
+        "--admin-key-out",
+        `${root}/same.pem`,
+        "--shares-out",
+        `${root}/same.pem`,
+      ], /same\.pem/],
+      ["shares file in a missing directory", [
+        "--admin-key-out",
+        `${root}/admin-3.pem`,
+        "--shares-out",
+        `${root}/missing/shares.txt`,
+      ], /missing/],
+      ["admin key file in a missing directory", [
+        "--admin-key-out",
+        `${root}/missing/admin.pem`,
+      ], /missing/],
+    ];
+    for (const [what, args, message] of cases) {
+      const dataDir = `${root}/data-${what.replaceAll(" ", "-")}`;
+      const result = await runCommand("init", [
+        "--data-dir",
+        dataDir,
+        ...args,
+      ], { env: { ...NO_PASSPHRASE, MIRANDA_PASSPHRASE: "e2e passphrase" } });
+      assert.equal(result.code, 1, `${what}: ${result.stdout}${result.stderr}`);
+      assert.match(result.stderr, /^miranda: /m, what);
+      assert.match(result.stderr, message, what);
+      assert.doesNotMatch(result.stderr, NO_STACK, what);
+      await assert.rejects(Deno.stat(dataDir), Deno.errors.NotFound, what);
+    }
+    assert.equal(await Deno.readTextFile(existing), "keep me\n");
+    const left = [];
+    for await (const entry of Deno.readDir(root)) left.push(entry.name);
+    assert.deepEqual(left, ["existing.txt"]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("security e2e: init refuses a share threshold below 2 as a usage error before creating anything", async () => {
+  const root = await tempDir();
+  try {
+    const result = await runCommand("init", [
+      "--data-dir",
+      `${root}/data`,
+      "--admin-key-out",
+      `${root}/admin.pem`,
+      "--share-threshold",
+      "1",
+      "--share-count",
+      "1",
+    ], { env: { ...NO_PASSPHRASE, MIRANDA_PASSPHRASE: "e2e passphrase" } });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /^miranda: .*--share-threshold/m);
+    assert.doesNotMatch(result.stderr, NO_STACK);
+    const left = [];
+    for await (const entry of Deno.readDir(root)) left.push(entry.name);
+    assert.deepEqual(left, []);
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
