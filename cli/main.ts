@@ -19,6 +19,7 @@ import { PassphraseSourceError } from "../security/passphrase.ts";
 import { takeFlag, takeSwitch } from "./flags.ts";
 import { init, takeInitFlags } from "./init.ts";
 import { rekeyCommand, rotateDataKeyCommand } from "./key_commands.ts";
+import { loginCommand, takeClientFlags, tokenCommand } from "./login.ts";
 import { complain, say } from "./output.ts";
 import { serve } from "./serve.ts";
 
@@ -37,6 +38,10 @@ Commands:
                       [--share-threshold K] [--share-count N]
   rekey             change the passphrase [--new-passphrase-file FILE]
   rotate-data-key   new data key for new writes; re-encrypt old records [--resume]
+  login             log in: print a session token for curl
+                      --user NAME --key FILE [--url URL] [--cacert FILE] [--out FILE]
+  token             exchange a signed JWT assertion for an access token
+                      --user NAME --key FILE [--scope "a b"] [--url URL] [--cacert FILE] [--out FILE]
   help              show this text
   version           show the version
 
@@ -53,6 +58,8 @@ export async function main(args: readonly string[]): Promise<number> {
       case "init":
       case "rekey":
       case "rotate-data-key":
+      case "login":
+      case "token":
         return await run(command, rest);
       case "version":
       case "--version":
@@ -94,6 +101,12 @@ async function run(command: string, args: readonly string[]): Promise<number> {
     ? takeFlag(rest, "--new-passphrase-file")
     : undefined;
   const resume = command === "rotate-data-key" && takeSwitch(rest, "--resume");
+  const client = command === "login" || command === "token"
+    ? takeClientFlags(rest, config.dataDir)
+    : null;
+  if ((command === "login" || command === "token") && client === null) {
+    return usageError(`"${command}" needs --user NAME and --key FILE`);
+  }
   if (rest.length > 0) return usageError(`Unknown argument "${rest[0]}"`);
   switch (command) {
     case "init":
@@ -103,6 +116,10 @@ async function run(command: string, args: readonly string[]): Promise<number> {
       return await serve(config, { init: initFlags });
     case "rekey":
       return await rekeyCommand(config, { newPassphraseFile });
+    case "login":
+      return await loginCommand(client!);
+    case "token":
+      return await tokenCommand(client!);
     default:
       return await rotateDataKeyCommand(config, { resume });
   }

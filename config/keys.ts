@@ -23,6 +23,14 @@ export interface Config {
   mailboxCapacity: number;
   askTimeoutMs: number;
   unsealAttemptsPerMinute: number;
+  sessionTtlMs: number;
+  sessionSweepMs: number;
+  accessTokenTtlSeconds: number;
+  jwtIssuer: string;
+  jwtAudience: string;
+  authFailuresPerMinute: number;
+  auditRetentionDays: number;
+  externalIssuers: string;
 }
 
 /** How a key's text (flag or env) is parsed. */
@@ -33,7 +41,8 @@ export type KeyKind =
   | { kind: "boolean" }
   | { kind: "integer"; min: number; max: number }
   | { kind: "enum"; values: readonly string[] }
-  | { kind: "list" };
+  | { kind: "list" }
+  | { kind: "json" };
 
 /** One documented configuration key. */
 export interface KeySpec<K extends keyof Config = keyof Config> {
@@ -177,5 +186,72 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     default: 10,
     doc:
       "Unseal attempts accepted per minute per client address (429 above it)",
+  }),
+  spec({
+    key: "sessionTtlMs",
+    flag: "--session-ttl-ms",
+    env: "MIRANDA_SESSION_TTL_MS",
+    type: { kind: "integer", min: 1_000, max: 30 * 24 * 3_600_000 },
+    default: 3_600_000,
+    doc: "Life of a login session; each use slides it",
+  }),
+  spec({
+    key: "sessionSweepMs",
+    flag: "--session-sweep-ms",
+    env: "MIRANDA_SESSION_SWEEP_MS",
+    type: { kind: "integer", min: 100, max: 24 * 3_600_000 },
+    default: 300_000,
+    doc: "How often expired sessions are swept from the store",
+  }),
+  spec({
+    key: "accessTokenTtlSeconds",
+    flag: "--access-token-ttl-seconds",
+    env: "MIRANDA_ACCESS_TOKEN_TTL_SECONDS",
+    type: { kind: "integer", min: 10, max: 3_600 },
+    default: 900,
+    doc: "Life of an access JWT issued by `POST /api/v1/token`",
+  }),
+  spec({
+    key: "jwtIssuer",
+    flag: "--jwt-issuer",
+    env: "MIRANDA_JWT_ISSUER",
+    type: { kind: "string" },
+    default: "miranda",
+    doc: "`iss` of Miranda's access tokens",
+  }),
+  spec({
+    key: "jwtAudience",
+    flag: "--jwt-audience",
+    env: "MIRANDA_JWT_AUDIENCE",
+    type: { kind: "string" },
+    default: "miranda",
+    doc:
+      "`aud` Miranda expects in client assertions and puts in its access tokens",
+  }),
+  spec({
+    key: "authFailuresPerMinute",
+    flag: "--auth-failures-per-minute",
+    env: "MIRANDA_AUTH_FAILURES_PER_MINUTE",
+    type: { kind: "integer", min: 1, max: 100_000 },
+    default: 30,
+    doc:
+      "Failed logins or tokens accepted per minute per client address and per user (429 above it)",
+  }),
+  spec({
+    key: "auditRetentionDays",
+    flag: "--audit-retention-days",
+    env: "MIRANDA_AUDIT_RETENTION_DAYS",
+    type: { kind: "integer", min: 1, max: 36_500 },
+    default: 365,
+    doc: "Audit records older than this are pruned",
+  }),
+  spec({
+    key: "externalIssuers",
+    flag: "--external-issuers",
+    env: "MIRANDA_EXTERNAL_ISSUERS",
+    type: { kind: "json" },
+    default: "[]",
+    doc:
+      "JSON list of trusted OAuth2 issuers: `{issuer, jwksUrl, audience, roleClaim, scopeClaim?, roleMap}`",
   }),
 ];

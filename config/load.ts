@@ -176,6 +176,16 @@ function parseText(spec: KeySpec, text: string): unknown {
       return checkEnum(spec, type, text);
     case "listen":
       return checkListen(spec, text);
+    case "json":
+      try {
+        JSON.parse(text);
+      } catch {
+        throw new ConfigError(
+          `"${spec.key}" must be JSON, got "${text}"`,
+          spec.key,
+        );
+      }
+      return text;
   }
 }
 
@@ -211,6 +221,8 @@ function checkFileValue(spec: KeySpec, value: unknown): unknown {
     case "listen":
       if (typeof value !== "string") throw wrong();
       return checkListen(spec, value);
+    case "json":
+      return JSON.stringify(value);
   }
 }
 

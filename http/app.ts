@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { TrieRouter } from "hono/router/trie-router";
 import { AskTimeoutError, MailboxFullError } from "../actors/errors.ts";
@@ -33,6 +33,8 @@ export interface AppDeps {
   readiness: Readiness;
   /** True while the node is sealed (event and management calls answer 503). */
   isSealed?: () => boolean;
+  /** Authentication middleware for `/api/*` and `/topics/*`. */
+  authenticate?: MiddlewareHandler<AppEnv>;
   /** Further route groups mounted at the root, in order. */
   routes?: readonly Hono<AppEnv>[];
 }
@@ -55,6 +57,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use("*", headerCountLimit(deps.config.maxHeaderCount));
   app.use("*", bodySizeLimit(deps.config.maxBodyBytes));
   if (deps.isSealed) app.use("*", sealedGuard(deps.isSealed));
+  if (deps.authenticate) {
+    app.use("/api/*", deps.authenticate);
+    app.use("/topics/*", deps.authenticate);
+  }
   app.route("/", opsRoutes(deps));
   for (const routes of deps.routes ?? []) app.route("/", routes);
 

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Identity } from "../identity/authorize.ts";
 import type { Logger } from "../observability/logger.ts";
 
 /** Per-request variables set by the middleware. */
@@ -14,5 +15,9 @@ export interface AppEnv {
     requestId: string;
     /** A logger bound to the request id. */
     log: Logger;
+    /** The authenticated caller, or null for an anonymous request. */
+    identity: Identity | null;
+    /** The bearer token the caller authenticated with (for logout). */
+    bearer: string;
   };
 }

@@ -1,26 +1,39 @@
 /**
- * One running Miranda node: the vault, the store, the actor system, the
- * HTTP app and the listener, started in order and stopped in reverse.
- * `startNode` is what `serve` runs; tests may run it in-process too.
+ * One running Miranda node: the vault, the store, the actor system (the
+ * `session` and `user` actors), the HTTP app and the listener, started in
+ * order and stopped in reverse. `startNode` is what `serve` runs.
  *
  * @module
  */
 
 import type { Registry } from "prom-client";
+import { sessionBehavior, type SessionMsg } from "../actors/session.ts";
 import { ActorSystem } from "../actors/system.ts";
+import type { ActorRef } from "../actors/types.ts";
+import { userBehavior, type UserMsg } from "../actors/user.ts";
 import { parseListen } from "../config/load.ts";
 import type { Config } from "../config/keys.ts";
 import { createApp } from "../http/app.ts";
+import { authenticate } from "../http/middleware/auth.ts";
 import { RateLimiter } from "../http/rate_limit.ts";
-import { sealRoutes } from "../http/routes/seal.ts";
+import { authRoutes } from "../http/routes/auth.ts";
+import {
+  type SealCaller,
+  type SealControl,
+  sealRoutes,
+} from "../http/routes/seal.ts";
+import { userRoutes } from "../http/routes/users.ts";
 import { errorFields, type Logger } from "../observability/logger.ts";
 import { createRegistry } from "../observability/metrics.ts";
 import { Readiness } from "../observability/readiness.ts";
 import { readKeyfile } from "../security/keyfile.ts";
+import { recordAudit } from "../store/audit.ts";
 import type { Store } from "../store/mod.ts";
 import { reencryptAll } from "../store/reencrypt.ts";
 import { openSqliteStore } from "../store/sqlite/store.ts";
 import { dataDirLayout, isInitialised } from "./data_dir.ts";
+import { externalVerifiers } from "./external_issuers.ts";
+import { TokenKeys } from "./token_keys.ts";
 import { Vault } from "./vault.ts";
 
 /** A started node; dispose it to stop it gracefully. */
@@ -54,6 +67,14 @@ export class NotInitialisedError extends Error {
   }
 }
 
+/** The passphrase given at start does not unlock the keys. */
+export class WrongPassphraseAtStart extends Error {
+  override name = "WrongPassphraseAtStart";
+  constructor() {
+    super("The passphrase does not unlock this node's keys");
+  }
+}
+
 /** Starts a node from `config`; unseals it when `passphrase` is given. Resolves once it listens. */
 export async function startNode(
   config: Config,
@@ -66,13 +87,18 @@ export async function startNode(
     throw new NotInitialisedError(config.dataDir);
   }
   const layout = dataDirLayout(config.dataDir);
+  const externalIssuers = externalVerifiers(config.externalIssuers);
 
   const registry = createRegistry();
   const readiness = new Readiness();
   const vault = new Vault(await readKeyfile(layout.keyfile), { log, registry });
   const store = openSqliteStore(layout.database, () => vault.cipher());
+  const tokenKeys = new TokenKeys(store.secrets, {
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+  });
   const reencryption = new AbortController();
-  const resumeReencryption = () => {
+  const afterUnseal = () => {
     reencryptAll(store.reencryption, () => vault.cipher(), {
       signal: reencryption.signal,
     }).then(
@@ -88,7 +114,7 @@ export async function startNode(
       await store.close();
       throw new WrongPassphraseAtStart();
     }
-    resumeReencryption();
+    afterUnseal();
   }
 
   readiness.register(
@@ -126,27 +152,37 @@ export async function startNode(
         ? { ok: true, detail: "up" }
         : { ok: false, detail: "the root supervisor escalated" },
   );
+  const session: ActorRef<SessionMsg> = await system.spawn(sessionBehavior({
+    store,
+    tokenKeys,
+    sessionTtlMs: config.sessionTtlMs,
+    sweepMs: config.sessionSweepMs,
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+  }));
+  const user: ActorRef<UserMsg> = await system.spawn(userBehavior({
+    store,
+    session,
+    lookupHash: (kind, value) => vault.cipher().lookupHash(kind, value),
+  }));
 
-  const control = {
-    state: () => vault.state(),
-    seal: (reason: string) => vault.seal(reason),
-    unsealWithPassphrase: async (passphrase: string) => {
-      const result = await vault.unsealWithPassphrase(passphrase);
-      if (result.ok && !result.state.sealed) resumeReencryption();
-      return result;
-    },
-    addShare: async (share: string) => {
-      const result = await vault.addShare(share);
-      if (result.ok && !result.state.sealed) resumeReencryption();
-      return result;
-    },
-  };
+  const control = sealControl(vault, store, { tokenKeys, afterUnseal });
+  const failures = new RateLimiter({
+    limit: config.authFailuresPerMinute,
+    windowMs: 60_000,
+  });
   const app = createApp({
     config,
     log,
     registry,
     readiness,
     isSealed: () => vault.sealed,
+    authenticate: authenticate({
+      session,
+      tokenKeys,
+      externalIssuers,
+      failures,
+      askTimeoutMs: config.askTimeoutMs,
+    }),
     routes: [
       sealRoutes({
         control,
@@ -155,6 +191,13 @@ export async function startNode(
           windowMs: 60_000,
         }),
       }),
+      authRoutes({
+        session,
+        tokenKeys,
+        failures,
+        askTimeoutMs: config.askTimeoutMs,
+      }),
+      userRoutes({ user, askTimeoutMs: config.askTimeoutMs }),
     ],
   });
   const tls = config.insecureHttp ? null : {
@@ -202,10 +245,54 @@ export async function startNode(
   };
 }
 
-/** The passphrase given at start does not unlock the keys. */
-export class WrongPassphraseAtStart extends Error {
-  override name = "WrongPassphraseAtStart";
-  constructor() {
-    super("The passphrase does not unlock this node's keys");
-  }
+/** The seal routes' view of the vault: audited, and secrets cached elsewhere dropped on seal. */
+function sealControl(
+  vault: Vault,
+  store: Store,
+  hooks: { tokenKeys: TokenKeys; afterUnseal: () => void },
+): SealControl {
+  const audit = (
+    action: string,
+    caller: SealCaller,
+    result: "ok" | "failed",
+    detail: Record<string, unknown>,
+  ) =>
+    recordAudit(store.audit, {
+      actor: caller.actor,
+      action,
+      resource: "node",
+      requestId: caller.requestId,
+      result,
+      detail: { address: caller.address, ...detail },
+    });
+  const unsealed = async (
+    method: "passphrase" | "share",
+    caller: SealCaller,
+    outcome: Awaited<ReturnType<SealControl["addShare"]>>,
+  ) => {
+    if (outcome.ok && !outcome.state.sealed) hooks.afterUnseal();
+    await audit("unseal", caller, outcome.ok ? "ok" : "failed", {
+      method,
+      sealed: outcome.ok ? outcome.state.sealed : true,
+    });
+    return outcome;
+  };
+  return {
+    state: () => vault.state(),
+    seal(caller) {
+      vault.seal(
+        `${caller.actor} (request ${caller.requestId} from ${caller.address})`,
+      );
+      hooks.tokenKeys.wipe();
+      void audit("seal", caller, "ok", {});
+    },
+    unsealWithPassphrase: async (passphrase, caller) =>
+      await unsealed(
+        "passphrase",
+        caller,
+        await vault.unsealWithPassphrase(passphrase),
+      ),
+    addShare: async (share, caller) =>
+      await unsealed("share", caller, await vault.addShare(share)),
+  };
 }

@@ -20,15 +20,11 @@ import {
   UnsealProgress,
   WrongPassphraseError,
 } from "../security/keyfile.ts";
-import type {
-  SealControl,
-  SealState,
-  UnsealRefusal,
-} from "../http/routes/seal.ts";
+import type { SealState, UnsealRefusal } from "../http/routes/seal.ts";
 import type { Logger } from "../observability/logger.ts";
 
 /** Holds the keyfile and, while unsealed, the keyring. */
-export class Vault implements SealControl {
+export class Vault {
   readonly keyfile: KeyfileJson;
   #keyring: Keyring | null = null;
   #progress: UnsealProgress;

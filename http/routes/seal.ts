@@ -1,20 +1,21 @@
 /**
  * `POST /api/v1/seal` and `POST /api/v1/unseal`: break glass, and come back.
- * Sealing drops every key from memory at once; unsealing takes the
- * passphrase or Shamir shares, one per call, with attempts rate-limited per
- * client address. Until identity lands, sealing is allowed only from a
- * loopback address (the local-only rule in the README).
+ * Sealing (admins only) drops every key from memory at once; unsealing
+ * takes the passphrase or Shamir shares, one per call, with attempts
+ * rate-limited per client address. The material is its own proof, so
+ * unsealing needs no login.
  *
  * @module
  */
 
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { authorize } from "../../identity/authorize.ts";
 import type { AppEnv } from "../env.ts";
+import { clientAddress } from "../client_address.ts";
+import { requireIdentity } from "../middleware/auth.ts";
 import { apiRouter } from "../openapi.ts";
 import { ProblemError } from "../problem.ts";
-import { clientAddress, isLoopback } from "../client_address.ts";
 import type { RateLimiter } from "../rate_limit.ts";
-import type { OpenAPIHono } from "@hono/zod-openapi";
 
 /** Seal state as the API reports it. */
 export interface SealState {
@@ -31,16 +32,25 @@ export interface UnsealRefusal {
   detail: string;
 }
 
+/** Who asks for a seal change, for the log and the audit trail. */
+export interface SealCaller {
+  actor: string;
+  requestId: string;
+  address: string;
+}
+
+/** The outcome of offering unseal material. */
+export type UnsealOutcome = { ok: true; state: SealState } | UnsealRefusal;
+
 /** What the seal routes need from the node's key holder. */
 export interface SealControl {
   state(): SealState;
-  seal(reason: string): void;
+  seal(caller: SealCaller): void;
   unsealWithPassphrase(
     passphrase: string,
-  ): Promise<{ ok: true; state: SealState } | UnsealRefusal>;
-  addShare(
-    share: string,
-  ): Promise<{ ok: true; state: SealState } | UnsealRefusal>;
+    caller: SealCaller,
+  ): Promise<UnsealOutcome>;
+  addShare(share: string, caller: SealCaller): Promise<UnsealOutcome>;
 }
 
 const SealStateSchema = z.object({
@@ -81,7 +91,7 @@ const unsealRoute = createRoute({
 const sealRoute = createRoute({
   method: "post",
   path: "/api/v1/seal",
-  summary: "Seal the node: drop every key from memory at once",
+  summary: "Seal the node (admin): drop every key from memory at once",
   responses: {
     200: {
       description: "Sealed",
@@ -103,14 +113,16 @@ export function sealRoutes(
 ): OpenAPIHono<AppEnv> {
   const app = apiRouter();
   app.openapi(sealRoute, (c) => {
-    const address = clientAddress(c);
-    if (!isLoopback(address)) {
-      throw new ProblemError("forbidden", {
-        detail: "Sealing is allowed only from a loopback address",
-      });
+    const identity = requireIdentity(c);
+    const decision = authorize(identity, "seal");
+    if (!decision.ok) {
+      throw new ProblemError("forbidden", { detail: decision.detail });
     }
-    deps.control.seal(`api request ${c.get("requestId")} from ${address}`);
-    c.get("log").warn("node sealed through the API", { address });
+    deps.control.seal({
+      actor: identity.user,
+      requestId: c.get("requestId"),
+      address: clientAddress(c),
+    });
     return c.json(describe(deps.control.state()), 200);
   });
   app.openapi(unsealRoute, async (c) => {
@@ -123,18 +135,16 @@ export function sealRoutes(
       });
     }
     const body = c.req.valid("json");
+    const caller = {
+      actor: "anonymous",
+      requestId: c.get("requestId"),
+      address,
+    };
     const result = body.passphrase !== undefined
-      ? await deps.control.unsealWithPassphrase(body.passphrase)
-      : await deps.control.addShare(body.share!);
+      ? await deps.control.unsealWithPassphrase(body.passphrase, caller)
+      : await deps.control.addShare(body.share!, caller);
     if (!result.ok) {
-      c.get("log").warn("unseal attempt refused", {
-        address,
-        detail: result.detail,
-      });
       throw new ProblemError("unseal_failed", { detail: result.detail });
-    }
-    if (!result.state.sealed) {
-      c.get("log").info("node unsealed through the API", { address });
     }
     return c.json(describe(result.state), 200);
   });

@@ -1,0 +1,38 @@
+/**
+ * Building audit records: the one function every owner of a change calls,
+ * so each record has the same shape (who, what, which resource, request id,
+ * result, new version).
+ *
+ * @module
+ */
+
+import type { AuditRecord, AuditStore } from "./mod.ts";
+
+/** The facts of one audited action; `time` defaults to now. */
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  resource: string;
+  requestId: string;
+  result?: AuditRecord["result"];
+  version?: number | null;
+  detail?: Record<string, unknown>;
+  time?: string;
+}
+
+/** Appends one audit record. */
+export function recordAudit(
+  audit: AuditStore,
+  entry: AuditEntry,
+): Promise<number> {
+  return audit.append({
+    time: entry.time ?? new Date().toISOString(),
+    actor: entry.actor,
+    action: entry.action,
+    resource: entry.resource,
+    requestId: entry.requestId,
+    result: entry.result ?? "ok",
+    version: entry.version ?? null,
+    detail: entry.detail ?? {},
+  });
+}
