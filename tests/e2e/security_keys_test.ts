@@ -159,3 +159,67 @@ Deno.test("security e2e: rotate-data-key re-encrypts every sealed cell under the
   assert.doesNotMatch(resumed.stdout, /New data key/);
   await checkAllUnder(3, 3);
 });
+
+Deno.test("security e2e: sealing a node in the middle of its background re-encryption leaves every cell whole (old or new key, each opens), and --resume finishes", async () => {
+  await using node = await initNode();
+  const count = 400;
+  const value = (i: number) => `value-${i}-${"v".repeat(i % 50)}`;
+  {
+    await using opened = await openStore(node);
+    for (let i = 0; i < count; i++) {
+      await opened.store.secrets.put(
+        `cell-${i}`,
+        new TextEncoder().encode(value(i)),
+      );
+    }
+    // Interrupted rotation: key 2 active, every cell still under key 1.
+    const next = await rotateDataKey(opened.keyfile, opened.keyring);
+    await writeKeyfile(`${node.dataDir}/keyring.json`, next.keyfile);
+  }
+
+  {
+    // Unsealed at start, the node resumes re-encryption in the background;
+    // seal it at once.
+    await using server = await startServer({
+      command: "serve",
+      dataDir: node.dataDir,
+      env: withPassphrase(node.passphrase),
+    });
+    using client = await node.caClient();
+    const sealed = await call(client, `${server.url}/api/v1/seal`, {
+      method: "POST",
+    });
+    assert.equal(sealed.status, 200, sealed.text);
+    assert.equal((await server.stop()).code, 0, server.stderr());
+    assert.doesNotMatch(server.stderr(), /unhandled|Uncaught/i);
+  }
+
+  const checkCells = async (keyIds: number[]) => {
+    await using opened = await openStore(node);
+    const counts = await opened.store.reencryption.countByKey();
+    assert.deepEqual(
+      [...counts.keys()].filter((id) => !keyIds.includes(id)),
+      [],
+      `cells under unexpected keys: ${JSON.stringify([...counts])}`,
+    );
+    assert.equal(
+      [...counts.values()].reduce((a, b) => a + b, 0),
+      count + 1,
+    );
+    const decoder = new TextDecoder();
+    for (let i = 0; i < count; i++) {
+      const got = await opened.store.secrets.get(`cell-${i}`);
+      assert.equal(got && decoder.decode(got), value(i), `cell-${i}`);
+    }
+    return counts;
+  };
+  await checkCells([1, 2]);
+
+  const resumed = await runCommand(
+    "rotate-data-key",
+    ["--data-dir", node.dataDir, "--resume"],
+    { env: withPassphrase(node.passphrase) },
+  );
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.deepEqual(await checkCells([2]), new Map([[2, count + 1]]));
+});
