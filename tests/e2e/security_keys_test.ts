@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { runCommand, startServer } from "./harness.ts";
 import {
+  adminToken,
   call,
   type InitialisedNode,
   initNode,
   NO_PASSPHRASE,
+  sealAsAdmin,
 } from "../support/security_node.ts";
 import {
   readKeyfile,
@@ -84,11 +86,8 @@ Deno.test("security e2e: after rekey (node stopped) the old passphrase no longer
   // Seal, then: the old passphrase is refused, the original shares unseal.
   const unseal = (body: unknown) =>
     call(client, `${server.url}/api/v1/unseal`, { body });
-  assert.equal(
-    (await call(client, `${server.url}/api/v1/seal`, { method: "POST" }))
-      .status,
-    200,
-  );
+  const token = await adminToken(node, client, server.url);
+  assert.equal((await sealAsAdmin(client, server.url, token)).status, 200);
   assert.equal((await unseal({ passphrase: node.passphrase })).status, 400);
   for (const share of node.shares.slice(2)) {
     assert.equal((await unseal({ share })).status, 200);
@@ -186,9 +185,8 @@ Deno.test("security e2e: sealing a node in the middle of its background re-encry
       env: withPassphrase(node.passphrase),
     });
     using client = await node.caClient();
-    const sealed = await call(client, `${server.url}/api/v1/seal`, {
-      method: "POST",
-    });
+    const token = await adminToken(node, client, server.url);
+    const sealed = await sealAsAdmin(client, server.url, token);
     assert.equal(sealed.status, 200, sealed.text);
     assert.equal((await server.stop()).code, 0, server.stderr());
     assert.doesNotMatch(server.stderr(), /unhandled|Uncaught/i);

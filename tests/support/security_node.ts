@@ -8,6 +8,10 @@
  */
 
 import { request, runCommand, tempDir } from "../e2e/harness.ts";
+import {
+  decryptWithPrivateKey,
+  tokenToBearer,
+} from "../../identity/login_token.ts";
 
 /** The passphrase the security e2e tests initialise with. */
 export const E2E_PASSPHRASE = "e2e passphrase, not a secret";
@@ -94,20 +98,59 @@ export async function initNode(
   }
 }
 
-/** A JSON request through `client`; the body is always consumed. */
+/** A JSON request through `client` (with a bearer `token` if given); the body is always consumed. */
 export function call(
   client: Deno.HttpClient,
   url: string,
-  options: { method?: string; body?: unknown } = {},
+  options: { method?: string; body?: unknown; token?: string } = {},
 ): ReturnType<typeof request> {
+  const headers = new Headers();
+  if (options.token !== undefined) {
+    headers.set("authorization", `Bearer ${options.token}`);
+  }
+  if (options.body !== undefined) {
+    headers.set("content-type", "application/json");
+  }
   return request(url, {
     client,
     method: options.method ?? (options.body === undefined ? "GET" : "POST"),
-    ...(options.body === undefined ? {} : {
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(options.body),
-    }),
+    headers,
+    ...(options.body === undefined
+      ? {}
+      : { body: JSON.stringify(options.body) }),
   });
+}
+
+/**
+ * Logs in as `admin` with the key init wrote (the node must be unsealed)
+ * and returns the session bearer token.
+ */
+export async function adminToken(
+  node: InitialisedNode,
+  client: Deno.HttpClient,
+  url: string,
+): Promise<string> {
+  const answer = await call(client, `${url}/api/v1/login`, {
+    body: { user: "admin" },
+  });
+  if (answer.status !== 201) {
+    throw new Error(`login failed (${answer.status}): ${answer.text}`);
+  }
+  const session = String((answer.json() as { session: unknown }).session);
+  const token = await decryptWithPrivateKey(
+    await Deno.readTextFile(node.adminKey),
+    session,
+  );
+  return tokenToBearer(token);
+}
+
+/** Seals the node as `admin` (`token` from {@linkcode adminToken}). */
+export function sealAsAdmin(
+  client: Deno.HttpClient,
+  url: string,
+  token: string,
+): ReturnType<typeof request> {
+  return call(client, `${url}/api/v1/seal`, { method: "POST", token });
 }
 
 /** The problem+json body of a response, after checking its content type. */
