@@ -11,6 +11,7 @@ import { sessionBehavior, type SessionMsg } from "../actors/session.ts";
 import { ActorSystem } from "../actors/system.ts";
 import type { ActorRef } from "../actors/types.ts";
 import { userBehavior, type UserMsg } from "../actors/user.ts";
+import { decoyEncryption } from "../identity/login_token.ts";
 import { parseListen } from "../config/load.ts";
 import type { Config } from "../config/keys.ts";
 import { createApp } from "../http/app.ts";
@@ -164,6 +165,10 @@ export async function startNode(
     session,
     lookupHash: (kind, value) => vault.cipher().lookupHash(kind, value),
   }));
+
+  // Make the decoy key now, so the first login of an unknown user does not
+  // take a key generation longer than a known user's (user enumeration).
+  await decoyEncryption();
 
   const control = sealControl(vault, store, { tokenKeys, afterUnseal });
   const failures = new RateLimiter({
