@@ -1,0 +1,132 @@
+import assert from "node:assert/strict";
+import { attempt, parseRetryAfter } from "../../delivery/attempt.ts";
+
+function serve(
+  handler: (request: Request) => Response | Promise<Response>,
+): Deno.HttpServer<Deno.NetAddr> & { url: string } {
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+    handler,
+  );
+  return Object.assign(server, {
+    url: `http://127.0.0.1:${server.addr.port}`,
+  });
+}
+
+const base = { method: "POST", headers: {}, body: null, timeoutMs: 2000 };
+
+Deno.test("attempt: classifies 2xx, 3xx (not followed), 410, 500 and 429 with Retry-After", async () => {
+  let redirectedTo = 0;
+  await using server = serve((request) => {
+    const path = new URL(request.url).pathname;
+    switch (path) {
+      case "/ok":
+        return new Response(null, { status: 204 });
+      case "/moved":
+        return new Response(null, {
+          status: 302,
+          headers: { location: "/target" },
+        });
+      case "/target":
+        redirectedTo++;
+        return new Response("x");
+      case "/gone":
+        return new Response("bye", { status: 410 });
+      case "/busy":
+        return new Response("later", {
+          status: 429,
+          headers: { "retry-after": "3" },
+        });
+      case "/unavailable":
+        return new Response("later", {
+          status: 503,
+          headers: { "retry-after": "Wed, 21 Oct 2015 07:28:05 GMT" },
+        });
+      default:
+        return new Response("a large body ".repeat(10_000), { status: 500 });
+    }
+  });
+  await using client = Deno.createHttpClient({});
+  const run = (path: string) =>
+    attempt({
+      ...base,
+      url: server.url + path,
+      client,
+      now: () => Date.parse("Wed, 21 Oct 2015 07:28:00 GMT"),
+    });
+  assert.deepEqual(await run("/ok"), { kind: "ok", status: 204 });
+  assert.deepEqual(await run("/moved"), {
+    kind: "http",
+    status: 302,
+    retryAfterMs: null,
+  });
+  assert.equal(redirectedTo, 0);
+  assert.deepEqual(await run("/gone"), { kind: "gone" });
+  assert.deepEqual(await run("/busy"), {
+    kind: "http",
+    status: 429,
+    retryAfterMs: 3000,
+  });
+  assert.deepEqual(await run("/unavailable"), {
+    kind: "http",
+    status: 503,
+    retryAfterMs: 5000,
+  });
+  assert.deepEqual(await run("/other"), {
+    kind: "http",
+    status: 500,
+    retryAfterMs: null,
+  });
+});
+
+Deno.test("attempt: connection refused and a timeout are unreachable", async () => {
+  const listener = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const port = listener.addr.port;
+  listener.close();
+  const refused = await attempt({ ...base, url: `http://127.0.0.1:${port}/` });
+  assert.equal(refused.kind, "unreachable");
+
+  const { promise: release, resolve } = Promise.withResolvers<void>();
+  await using server = serve(async () => {
+    await release;
+    return new Response("late");
+  });
+  const slow = await attempt({ ...base, url: server.url, timeoutMs: 50 });
+  assert.deepEqual(slow, {
+    kind: "unreachable",
+    error: "No answer within 50 ms",
+  });
+  resolve();
+});
+
+Deno.test("attempt: sends method, headers and body as given", async () => {
+  let seen: { method: string; type: string | null; body: string } | undefined;
+  await using server = serve(async (request) => {
+    seen = {
+      method: request.method,
+      type: request.headers.get("content-type"),
+      body: await request.text(),
+    };
+    return new Response(null, { status: 200 });
+  });
+  const result = await attempt({
+    ...base,
+    method: "PUT",
+    url: server.url,
+    headers: { "content-type": "text/plain" },
+    body: new TextEncoder().encode("hello"),
+  });
+  assert.deepEqual(result, { kind: "ok", status: 200 });
+  assert.deepEqual(seen, { method: "PUT", type: "text/plain", body: "hello" });
+});
+
+Deno.test("attempt: Retry-After parsing", () => {
+  const now = Date.parse("Wed, 21 Oct 2015 07:28:00 GMT");
+  assert.equal(parseRetryAfter("120", now), 120_000);
+  assert.equal(parseRetryAfter(" 0 ", now), 0);
+  assert.equal(parseRetryAfter("Wed, 21 Oct 2015 07:29:00 GMT", now), 60_000);
+  assert.equal(parseRetryAfter("Wed, 21 Oct 2015 07:00:00 GMT", now), 0);
+  assert.equal(parseRetryAfter("-5", now), null);
+  assert.equal(parseRetryAfter("soon", now), null);
+  assert.equal(parseRetryAfter(null, now), null);
+});
