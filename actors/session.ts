@@ -73,10 +73,15 @@ export type SessionMsg =
   }
   /** Resolve a session or agent bearer token to an identity. */
   | { type: "authenticate"; bearer: string; reply: Reply<AuthResult> }
-  /** Resolve the subject of a verified access JWT to the user's current identity. */
+  /**
+   * Resolve the subject of a verified access JWT to the user's current
+   * identity; `subjectCreatedAt` (the token's `sub_created_at`) must match
+   * the user, so a later user of the same name does not inherit the token.
+   */
   | {
     type: "resolveJwt";
     sub: string;
+    subjectCreatedAt: string | undefined;
     scope: string[];
     reply: Reply<AuthResult>;
   }
@@ -302,7 +307,7 @@ export function sessionBehavior(
         case "resolveJwt": {
           const user = await userOf(state, msg.sub, now);
           msg.reply(
-            user
+            user && user.createdAt === msg.subjectCreatedAt
               ? { ok: true, identity: identityOf(user, msg.scope), via: "jwt" }
               : {
                 ok: false,
@@ -368,17 +373,12 @@ export function sessionBehavior(
         result,
         detail,
       });
-    if (!user) {
-      await audit("failed", { reason: "unknown user" });
-      return {
-        ok: false,
-        code: "unknown_user",
-        detail: "The assertion's subject is not a known user",
-      };
-    }
-    const keys = await deps.store.users.keys(user.name);
+    // An unknown user is checked like a known one without keys, and "no key
+    // of this subject signed it" has one answer, so the endpoint does not
+    // tell which users exist (nor which kinds of key they have).
+    const keys = user ? await deps.store.users.keys(user.name) : [];
     const verified = await verifyClientAssertion(msg.assertion, {
-      user: user.name,
+      user: name ?? "",
       publicKeys: keys.map((k) => ({
         pem: k.publicKeyPem,
         algorithm: k.algorithm,
@@ -386,9 +386,18 @@ export function sessionBehavior(
       audience: deps.tokenKeys.audience,
       jtiSeen: (key, expiresAt) => state.jtis.seen(key, expiresAt),
     });
-    if (!verified.ok) {
-      await audit("failed", { reason: verified.code });
-      return verified;
+    if (!verified.ok || !user) {
+      // Without keys (an unknown user) nothing verifies: `!user` implies `!ok`.
+      const code = verified.ok ? "bad_signature" : verified.code;
+      await audit("failed", { reason: user ? code : "unknown user" });
+      if (!verified.ok && code !== "unknown_kid" && code !== "bad_signature") {
+        return verified;
+      }
+      return {
+        ok: false,
+        code: "bad_signature",
+        detail: `No key registered for "${name ?? ""}" signed the assertion`,
+      };
     }
     const allowed = user.roles.includes("admin")
       ? ALL_SCOPES
@@ -410,6 +419,7 @@ export function sessionBehavior(
       scope: asked,
       roles: user.roles,
       ttlSeconds: deps.accessTokenTtlSeconds,
+      subjectCreatedAt: user.createdAt,
     });
     await audit("ok", { jti: issued.jti, scope: asked });
     return {

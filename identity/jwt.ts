@@ -125,6 +125,11 @@ export interface AccessTokenInput {
   scope: readonly string[];
   /** The user's roles, copied into the `roles` claim. */
   roles: readonly string[];
+  /**
+   * When the subject user was created, put in the `sub_created_at` claim so
+   * a later user of the same name does not inherit the token.
+   */
+  subjectCreatedAt?: string;
   /** Lifetime; at most the key retention time. */
   ttlSeconds?: number;
   /** `iss`: Miranda's issuer URL. */
@@ -278,6 +283,9 @@ export class SigningKeys {
     const token = await new SignJWT({
       scope: input.scope.join(" "),
       roles: [...input.roles],
+      ...(input.subjectCreatedAt !== undefined
+        ? { "sub_created_at": input.subjectCreatedAt }
+        : {}),
     })
       .setProtectedHeader({
         alg: ACCESS_TOKEN_ALG,
@@ -377,6 +385,8 @@ export interface AccessClaims {
   /** The `scope` claim, split on spaces. */
   scope: string[];
   roles: string[];
+  /** The `sub_created_at` claim: when the subject user was created. */
+  subjectCreatedAt?: string;
 }
 
 const ACCESS_CLAIMS_SCHEMA = z.object({
@@ -388,6 +398,7 @@ const ACCESS_CLAIMS_SCHEMA = z.object({
   jti: z.string().min(1),
   scope: z.string(),
   roles: z.array(z.string()),
+  "sub_created_at": z.string().optional(),
 });
 
 /** Where {@linkcode verifyAccessToken} gets its keys and what it expects. */
@@ -427,11 +438,13 @@ export async function verifyAccessToken(
     if (!claims.success) {
       return fail("malformed", "Token claims do not have the expected types");
     }
+    const { "sub_created_at": subjectCreatedAt, ...rest } = claims.data;
     return {
       ok: true,
       claims: {
-        ...claims.data,
-        scope: claims.data.scope.split(" ").filter((s) => s !== ""),
+        ...rest,
+        scope: rest.scope.split(" ").filter((s) => s !== ""),
+        ...(subjectCreatedAt !== undefined ? { subjectCreatedAt } : {}),
       },
     };
   } catch (error) {

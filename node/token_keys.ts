@@ -61,6 +61,7 @@ export class TokenKeys {
       scope: readonly string[];
       roles: readonly string[];
       ttlSeconds: number;
+      subjectCreatedAt?: string;
     },
   ): Promise<IssuedAccessToken> {
     const keys = await this.load();

@@ -111,10 +111,16 @@ async function resolve(deps: AuthDeps, token: string): Promise<AuthResult> {
     if (!verified.ok) {
       return { ok: false, code: "invalid_token", detail: verified.detail };
     }
-    const { sub, scope } = verified.claims;
+    const { sub, scope, subjectCreatedAt } = verified.claims;
     return await ask<SessionMsg, AuthResult>(
       deps.session,
-      (reply) => ({ type: "resolveJwt", sub, scope, reply }),
+      (reply) => ({
+        type: "resolveJwt",
+        sub,
+        subjectCreatedAt,
+        scope,
+        reply,
+      }),
       {
         timeoutMs: deps.askTimeoutMs,
       },
