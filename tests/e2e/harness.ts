@@ -136,6 +136,12 @@ export async function startServer(
     stop,
     [Symbol.asyncDispose]: async () => {
       await stop("SIGKILL");
+      // A temporary data directory made here is removed with its root.
+      if (options.dataDir === undefined) {
+        await Deno.remove(dataDir.slice(0, -"/data".length), {
+          recursive: true,
+        }).catch(() => {});
+      }
     },
   };
 }
