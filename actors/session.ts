@@ -106,7 +106,7 @@ export type SessionMsg =
   /** Remove expired sessions from the store (timer). */
   | { type: "sweep" };
 
-/** A cached session. */
+/** A cached session; `expiresAt` is always the one in the store. */
 interface CachedSession {
   userName: string;
   expiresAt: number;
@@ -132,6 +132,12 @@ export interface SessionDeps {
   userCacheMs?: number;
 }
 
+/**
+ * Most time between writes of a sliding expiry (a quarter of the session
+ * life when that is shorter): a session lasts at least `ttl - this` after
+ * its last use. The cache never extends past the store, so every node
+ * agrees on when a session ends.
+ */
 const SLIDE_WRITE_MS = 60_000;
 const MAX_CACHED = 100_000;
 
@@ -140,6 +146,10 @@ export function sessionBehavior(
   deps: SessionDeps,
 ): Behavior<SessionState, SessionMsg> {
   const userCacheMs = deps.userCacheMs ?? 5_000;
+  const slideWriteMs = Math.min(
+    SLIDE_WRITE_MS,
+    Math.floor(deps.sessionTtlMs / 4),
+  );
 
   async function userOf(
     state: SessionState,
@@ -253,7 +263,7 @@ export function sessionBehavior(
               session = {
                 userName: stored.userName,
                 expiresAt: stored.expiresAt,
-                extendedAt: now,
+                extendedAt: stored.expiresAt - deps.sessionTtlMs,
               };
               if (state.sessions.size >= MAX_CACHED) state.sessions.clear();
               state.sessions.set(tokenHash, session);
@@ -278,9 +288,9 @@ export function sessionBehavior(
             });
             return state;
           }
-          session.expiresAt = now + deps.sessionTtlMs;
-          if (now - session.extendedAt >= SLIDE_WRITE_MS) {
+          if (now - session.extendedAt >= slideWriteMs) {
             session.extendedAt = now;
+            session.expiresAt = now + deps.sessionTtlMs;
             if (
               !(await deps.store.sessions.extend(
                 tokenHash,
