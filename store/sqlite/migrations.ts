@@ -113,4 +113,92 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 4,
+    name: "topics, subscriptions, the event log and delivery state",
+    // seq is AUTOINCREMENT, not a bare rowid: SQLite reuses the largest rowid
+    // once its row is deleted, and a seq handed out twice would hide the new
+    // event behind subscription cursors that already passed the old one.
+    sql: `
+      CREATE TABLE topics (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        owner TEXT NOT NULL,
+        ack TEXT NOT NULL,
+        retention_ms INTEGER NOT NULL,
+        max_body_bytes INTEGER,
+        grants TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        version INTEGER NOT NULL
+      );
+      CREATE TABLE subscriptions (
+        id TEXT PRIMARY KEY,
+        topic_id TEXT NOT NULL REFERENCES topics (id),
+        owner TEXT NOT NULL,
+        url TEXT NOT NULL,
+        liveness_url TEXT NOT NULL,
+        ordered INTEGER NOT NULL,
+        max_in_flight INTEGER NOT NULL,
+        failure_mode TEXT NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        record_mode TEXT NOT NULL,
+        timeout_ms INTEGER NOT NULL,
+        headers TEXT NOT NULL,
+        paused TEXT,
+        created_at TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        secrets_key_id INTEGER NOT NULL,
+        secrets BLOB NOT NULL
+      );
+      CREATE INDEX subscriptions_topic ON subscriptions (topic_id);
+      CREATE INDEX subscriptions_owner ON subscriptions (owner);
+      CREATE INDEX subscriptions_secrets_key_id ON subscriptions (secrets_key_id);
+      CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        topic_id TEXT NOT NULL REFERENCES topics (id),
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        query TEXT NOT NULL,
+        content_type TEXT,
+        sender TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        idempotency_key TEXT,
+        key_id INTEGER NOT NULL,
+        payload BLOB NOT NULL
+      );
+      CREATE INDEX events_topic_seq ON events (topic_id, seq);
+      CREATE INDEX events_topic_received ON events (topic_id, received_at);
+      CREATE INDEX events_idempotency ON events (topic_id, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+      CREATE INDEX events_key_id ON events (key_id);
+      CREATE TABLE subscription_positions (
+        subscription_id TEXT PRIMARY KEY REFERENCES subscriptions (id),
+        -- The cursor at creation: older events were never meant for it.
+        start_seq INTEGER NOT NULL,
+        cursor INTEGER NOT NULL
+      );
+      CREATE TABLE deliveries (
+        subscription_id TEXT NOT NULL REFERENCES subscriptions (id),
+        seq INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        attempt_id TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        delivered_at INTEGER NOT NULL,
+        PRIMARY KEY (subscription_id, seq)
+      ) WITHOUT ROWID;
+      CREATE TABLE failed (
+        subscription_id TEXT NOT NULL REFERENCES subscriptions (id),
+        seq INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_status INTEGER,
+        last_error TEXT,
+        failed_at INTEGER NOT NULL,
+        replaying INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (subscription_id, seq)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

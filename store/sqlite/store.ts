@@ -34,22 +34,49 @@ import type {
   VersionRecord,
 } from "../mod.ts";
 import { openSqlite } from "./open.ts";
+import {
+  EVENT_KIND,
+  pipelineStores,
+  SUBSCRIPTION_SECRET_KIND,
+} from "./pipeline.ts";
 
 /** A sealed column the data-key rotation walks. */
 interface EncryptedColumn {
   name: string;
   table: string;
+  /** The column whose value is the sealed record's id. */
   idColumn: string;
+  /** The column naming the data key the cell is sealed under. */
+  keyIdColumn: string;
+  ciphertextColumn: string;
   kind: string;
 }
 
-/** Every sealed column of the SQLite schema (each has `key_id` and `ciphertext`). */
+/** Every sealed column of the SQLite schema. */
 const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
   {
     name: "node_secrets",
     table: "node_secrets",
     idColumn: "name",
+    keyIdColumn: "key_id",
+    ciphertextColumn: "ciphertext",
     kind: "node-secret",
+  },
+  {
+    name: "subscription_secrets",
+    table: "subscriptions",
+    idColumn: "id",
+    keyIdColumn: "secrets_key_id",
+    ciphertextColumn: "secrets",
+    kind: SUBSCRIPTION_SECRET_KIND,
+  },
+  {
+    name: "events",
+    table: "events",
+    idColumn: "id",
+    keyIdColumn: "key_id",
+    ciphertextColumn: "payload",
+    kind: EVENT_KIND,
   },
 ];
 
@@ -125,8 +152,11 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
     return row !== undefined && row["name"] !== name;
   }
 
+  const pipeline = pipelineStores(db, cipher, transaction);
+
   const store: Store = {
     kind: "sqlite",
+    ...pipeline,
     secrets: {
       async put(name, plaintext) {
         const c = cipher();
@@ -559,17 +589,20 @@ function prepareAll(db: DatabaseSync) {
     ),
     pruneAudit: p("DELETE FROM audit WHERE time < ?"),
 
-    columns: new Map(ENCRYPTED_COLUMNS.map((column) => [column.name, {
-      underOtherKeys: p(
-        `SELECT ${column.idColumn} AS id, ciphertext FROM ${column.table} WHERE key_id != ? LIMIT ?`,
-      ),
-      replace: p(
-        `UPDATE ${column.table} SET ciphertext = ?, key_id = ? WHERE ${column.idColumn} = ? AND ciphertext = ?`,
-      ),
-      countByKey: p(
-        `SELECT key_id, COUNT(*) AS n FROM ${column.table} GROUP BY key_id`,
-      ),
-    }])),
+    columns: new Map(ENCRYPTED_COLUMNS.map((column) => {
+      const { table, idColumn, keyIdColumn, ciphertextColumn } = column;
+      return [column.name, {
+        underOtherKeys: p(
+          `SELECT ${idColumn} AS id, ${ciphertextColumn} AS ciphertext FROM ${table} WHERE ${keyIdColumn} != ? LIMIT ?`,
+        ),
+        replace: p(
+          `UPDATE ${table} SET ${ciphertextColumn} = ?, ${keyIdColumn} = ? WHERE ${idColumn} = ? AND ${ciphertextColumn} = ?`,
+        ),
+        countByKey: p(
+          `SELECT ${keyIdColumn} AS key_id, COUNT(*) AS n FROM ${table} GROUP BY ${keyIdColumn}`,
+        ),
+      }];
+    })),
   };
 }
 

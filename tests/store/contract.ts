@@ -18,6 +18,7 @@ import type {
 import type { Keyring } from "../../security/envelope.ts";
 import { rotateDataKey } from "../../security/keyfile.ts";
 import { testKeyfile } from "../support/keys.ts";
+import { pipelineContract } from "./pipeline_contract.ts";
 
 /** Opens a fresh, empty store of the implementation under test. */
 export type OpenStore = (
@@ -112,6 +113,8 @@ function auditRecord(
 
 /** Registers the conformance tests for one implementation. */
 export function storeContract(name: string, openStore: OpenStore): void {
+  pipelineContract(name, openStore);
+
   Deno.test(`${name} store: a secret round-trips sealed`, async () => {
     const { keyring } = await testKeyfile();
     await using store = await openStore(() => keyring);

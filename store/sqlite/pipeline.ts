@@ -1,0 +1,934 @@
+/**
+ * The event pipeline on the embedded store: topics, subscriptions, the
+ * shared event log and each subscription's delivery state.
+ *
+ * The log is one table for every topic; `seq` increases in commit order.
+ * Fan-out copies nothing: a subscription keeps a cursor (every event of its
+ * topic at or below it is delivered or failed) plus the delivered and failed
+ * rows above it. Event headers and body are sealed together as one cell
+ * (kind `event`, id = event id); subscription secrets as one cell (kind
+ * `subscription-secret`, id = subscription id).
+ *
+ * Sealing and opening are asynchronous and happen outside transactions;
+ * everything that touches the database is synchronous and runs inside one
+ * `BEGIN IMMEDIATE` transaction per call, so a cursor advance cannot race an
+ * append: while it holds the write lock no event can take a smaller seq.
+ *
+ * @module
+ */
+
+import type {
+  DatabaseSync,
+  SQLInputValue,
+  SQLOutputValue,
+  StatementSync,
+} from "node:sqlite";
+import type {
+  ChangeContext,
+  Cipher,
+  DeliveryRecord,
+  DeliveryStore,
+  EventMeta,
+  EventRecord,
+  EventStore,
+  FailedRecord,
+  NewEvent,
+  SigningSecrets,
+  SubscriptionRecord,
+  SubscriptionStore,
+  TopicRecord,
+  TopicStore,
+  VersionRecord,
+} from "../mod.ts";
+
+/** The record kind of an event's sealed headers and body. */
+export const EVENT_KIND = "event";
+
+/** The record kind of a subscription's sealed signing secrets. */
+export const SUBSCRIPTION_SECRET_KIND = "subscription-secret";
+
+const TOPIC_KIND = "topic";
+const SUBSCRIPTION_KIND = "subscription";
+
+/** Events examined per step of a cursor advance. */
+const WALK_PAGE = 512;
+
+/**
+ * Steps per advance: a longer run of done events is finished by the next
+ * record call (the cursor is a lower bound; rows above it stay exact).
+ */
+const WALK_MAX_PAGES = 64;
+
+type Row = Record<string, SQLOutputValue>;
+
+/** The four pipeline stores. */
+export interface PipelineStores {
+  topics: TopicStore;
+  subscriptions: SubscriptionStore;
+  events: EventStore;
+  deliveries: DeliveryStore;
+}
+
+/** Runs a function in one write transaction, rolling back when it throws. */
+export type Transaction = <T>(fn: () => T) => T;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Builds the pipeline stores on an open database; statements are prepared here, once. */
+export function pipelineStores(
+  db: DatabaseSync,
+  cipher: () => Cipher,
+  transaction: Transaction,
+): PipelineStores {
+  const sql = preparePipeline(db);
+
+  function writeVersion(
+    kind: string,
+    id: string,
+    version: number,
+    change: ChangeContext,
+    snapshot: unknown,
+  ): void {
+    sql.insertVersion.run(
+      kind,
+      id,
+      version,
+      change.time,
+      change.actor,
+      change.requestId,
+      JSON.stringify(snapshot),
+    );
+  }
+
+  function lastSeq(topicId: string): number {
+    const row = sql.lastSeq.get(topicId);
+    return row ? Number(row["seq"]) : 0;
+  }
+
+  function backlog(subscriptionId: string): number {
+    const position = sql.position.get(subscriptionId);
+    if (!position) return 0;
+    const row = sql.backlog.get(
+      text(position["topic_id"]),
+      Number(position["cursor"]),
+      subscriptionId,
+    );
+    return Number(row?.["n"] ?? 0);
+  }
+
+  /**
+   * Moves the cursor to the largest seq S such that every event of the topic
+   * with cursor < seq ≤ S is done, walking the topic's events in seq order
+   * from the cursor and stopping at the first one not done. Seqs between the
+   * topic's events belong to other topics (or to removed events), so the
+   * cursor may stop just below the first pending event.
+   */
+  function advance(subscriptionId: string): void {
+    const position = sql.position.get(subscriptionId);
+    if (!position) return;
+    const topicId = text(position["topic_id"]);
+    const cursor = Number(position["cursor"]);
+    let next = cursor;
+    for (let page = 0; page < WALK_MAX_PAGES; page++) {
+      const rows = sql.walk.all(subscriptionId, topicId, next, WALK_PAGE);
+      let blocked = false;
+      for (const row of rows) {
+        const seq = Number(row["seq"]);
+        if (!row["done"]) {
+          next = seq - 1;
+          blocked = true;
+          break;
+        }
+        next = seq;
+      }
+      if (blocked || rows.length < WALK_PAGE) break;
+    }
+    if (next > cursor) sql.setCursor.run(next, subscriptionId);
+  }
+
+  /** Removes a subscription and its delivery state; how many events it had not delivered. */
+  function removeSubscription(id: string): number {
+    const undelivered = backlog(id);
+    sql.deleteSubscriptionDeliveries.run(id);
+    sql.deleteSubscriptionFailed.run(id);
+    sql.deletePosition.run(id);
+    sql.deleteVersions.run(SUBSCRIPTION_KIND, id);
+    sql.deleteSubscription.run(id);
+    return undelivered;
+  }
+
+  async function openEvent(c: Cipher, row: Row): Promise<EventRecord> {
+    const meta = eventMetaFromRow(row);
+    const plaintext = await c.open(row["payload"] as Uint8Array, {
+      kind: EVENT_KIND,
+      id: meta.id,
+    });
+    return { ...meta, ...decodePayload(plaintext, meta.id) };
+  }
+
+  async function openEvents(rows: Row[]): Promise<EventRecord[]> {
+    if (rows.length === 0) return [];
+    const c = cipher();
+    return await Promise.all(rows.map((row) => openEvent(c, row)));
+  }
+
+  async function sealSecrets(
+    id: string,
+    secrets: SigningSecrets,
+  ): Promise<{ keyId: number; ciphertext: Uint8Array }> {
+    const c = cipher();
+    const ciphertext = await c.seal(encoder.encode(JSON.stringify(secrets)), {
+      kind: SUBSCRIPTION_SECRET_KIND,
+      id,
+    });
+    return { keyId: c.activeKeyId, ciphertext };
+  }
+
+  const topics: TopicStore = {
+    create: (topic, change) =>
+      settle(() =>
+        transaction(() => {
+          if (sql.topicByName.get(topic.name) || sql.topicById.get(topic.id)) {
+            return { ok: false, code: "exists" } as const;
+          }
+          const first = { ...topic, version: 1 };
+          sql.insertTopic.run(
+            first.id,
+            first.name,
+            first.owner,
+            first.ack,
+            first.retentionMs,
+            first.maxBodyBytes,
+            JSON.stringify(first.grants),
+            first.createdAt,
+            first.version,
+          );
+          writeVersion(
+            TOPIC_KIND,
+            first.id,
+            first.version,
+            change,
+            topicSnapshot(first),
+          );
+          return { ok: true } as const;
+        })
+      ),
+    get: (name) =>
+      settle(() => {
+        const row = sql.topicByName.get(name);
+        return row ? topicFromRow(row) : null;
+      }),
+    getById: (id) =>
+      settle(() => {
+        const row = sql.topicById.get(id);
+        return row ? topicFromRow(row) : null;
+      }),
+    list: () => settle(() => sql.listTopics.all().map(topicFromRow)),
+    update: (name, patch, change) =>
+      settle(() =>
+        transaction(() => {
+          const row = sql.topicByName.get(name);
+          if (!row) return { ok: false, code: "not_found" } as const;
+          const current = topicFromRow(row);
+          if (
+            change.expectedVersion !== undefined &&
+            change.expectedVersion !== current.version
+          ) {
+            return { ok: false, code: "version_conflict" } as const;
+          }
+          const next: TopicRecord = {
+            ...current,
+            ack: patch.ack ?? current.ack,
+            retentionMs: patch.retentionMs ?? current.retentionMs,
+            maxBodyBytes: patch.maxBodyBytes === undefined
+              ? current.maxBodyBytes
+              : patch.maxBodyBytes,
+            grants: patch.grants ?? current.grants,
+            version: current.version + 1,
+          };
+          sql.updateTopic.run(
+            next.ack,
+            next.retentionMs,
+            next.maxBodyBytes,
+            JSON.stringify(next.grants),
+            next.version,
+            next.id,
+          );
+          writeVersion(
+            TOPIC_KIND,
+            next.id,
+            next.version,
+            change,
+            topicSnapshot(next),
+          );
+          return { ok: true, topic: next } as const;
+        })
+      ),
+    delete: (name) =>
+      settle(() =>
+        transaction(() => {
+          const row = sql.topicByName.get(name);
+          if (!row) return null;
+          const id = text(row["id"]);
+          const subscriptionIds = sql.subscriptionIdsOfTopic.all(id).map((r) =>
+            text(r["id"])
+          );
+          let undelivered = 0;
+          for (const subscriptionId of subscriptionIds) {
+            undelivered += removeSubscription(subscriptionId);
+          }
+          sql.deleteTopicEvents.run(id);
+          sql.deleteVersions.run(TOPIC_KIND, id);
+          sql.deleteTopic.run(id);
+          return { subscriptions: subscriptionIds.length, undelivered };
+        })
+      ),
+    versions: (name) =>
+      settle(() => {
+        const row = sql.topicByName.get(name);
+        if (!row) return [];
+        return sql.listVersions.all(TOPIC_KIND, text(row["id"])).map(
+          versionFromRow,
+        );
+      }),
+  };
+
+  const subscriptions: SubscriptionStore = {
+    async create(sub, secrets, change) {
+      const sealed = await sealSecrets(sub.id, secrets);
+      transaction(() => {
+        const first = { ...sub, version: 1 };
+        // New subscriptions get only events appended after them.
+        const start = lastSeq(first.topicId);
+        sql.insertSubscription.run(
+          ...subscriptionColumns(first),
+          first.id,
+          first.topicId,
+          first.owner,
+          first.createdAt,
+          sealed.keyId,
+          sealed.ciphertext,
+        );
+        sql.insertPosition.run(first.id, start, start);
+        writeVersion(
+          SUBSCRIPTION_KIND,
+          first.id,
+          first.version,
+          change,
+          subscriptionSnapshot(first),
+        );
+      });
+    },
+    get: (id) =>
+      settle(() => {
+        const row = sql.subscriptionById.get(id);
+        return row ? subscriptionFromRow(row) : null;
+      }),
+    list: (filter = {}) =>
+      settle(() =>
+        sql.listSubscriptions.all(filter.topicId ?? null, filter.owner ?? null)
+          .map(subscriptionFromRow)
+      ),
+    update: (id, patch, change) =>
+      settle(() =>
+        transaction(() => {
+          const row = sql.subscriptionById.get(id);
+          if (!row) return { ok: false, code: "not_found" } as const;
+          const current = subscriptionFromRow(row);
+          if (
+            change.expectedVersion !== undefined &&
+            change.expectedVersion !== current.version
+          ) {
+            return { ok: false, code: "version_conflict" } as const;
+          }
+          const next: SubscriptionRecord = {
+            ...current,
+            url: patch.url ?? current.url,
+            livenessUrl: patch.livenessUrl ?? current.livenessUrl,
+            ordered: patch.ordered ?? current.ordered,
+            maxInFlight: patch.maxInFlight ?? current.maxInFlight,
+            failurePolicy: patch.failurePolicy ?? current.failurePolicy,
+            record: patch.record ?? current.record,
+            timeoutMs: patch.timeoutMs ?? current.timeoutMs,
+            headers: patch.headers ?? current.headers,
+            paused: patch.paused === undefined ? current.paused : patch.paused,
+            version: current.version + 1,
+          };
+          sql.updateSubscription.run(...subscriptionColumns(next), next.id);
+          writeVersion(
+            SUBSCRIPTION_KIND,
+            next.id,
+            next.version,
+            change,
+            subscriptionSnapshot(next),
+          );
+          return { ok: true, subscription: next } as const;
+        })
+      ),
+    delete: (id) =>
+      settle(() =>
+        transaction(() => {
+          if (!sql.subscriptionById.get(id)) return null;
+          return { undelivered: removeSubscription(id) };
+        })
+      ),
+    versions: (id) =>
+      settle(() =>
+        sql.listVersions.all(SUBSCRIPTION_KIND, id).map(versionFromRow)
+      ),
+    async secrets(id) {
+      const row = sql.subscriptionSecrets.get(id);
+      if (!row) return null;
+      const plaintext = await cipher().open(row["secrets"] as Uint8Array, {
+        kind: SUBSCRIPTION_SECRET_KIND,
+        id,
+      });
+      return JSON.parse(decoder.decode(plaintext)) as SigningSecrets;
+    },
+    async setSecrets(id, secrets) {
+      const sealed = await sealSecrets(id, secrets);
+      sql.setSubscriptionSecrets.run(sealed.keyId, sealed.ciphertext, id);
+    },
+  };
+
+  const events: EventStore = {
+    async append(batch) {
+      if (batch.length === 0) return [];
+      const c = cipher();
+      // Seal first, all at once: the write lock is held only for the inserts.
+      const sealed = await Promise.all(
+        batch.map((event) =>
+          c.seal(encodePayload(event), { kind: EVENT_KIND, id: event.id })
+        ),
+      );
+      return transaction(() =>
+        batch.map((event, i) =>
+          Number(
+            sql.insertEvent.run(
+              event.id,
+              event.topicId,
+              event.method,
+              event.path,
+              event.query,
+              event.contentType,
+              event.sender,
+              event.receivedAt,
+              event.idempotencyKey,
+              c.activeKeyId,
+              sealed[i]!,
+            ).lastInsertRowid,
+          )
+        )
+      );
+    },
+    findByIdempotencyKey: (topicId, key, since) =>
+      settle(() => {
+        const row = sql.eventByIdempotencyKey.get(topicId, key, since);
+        return row ? text(row["id"]) : null;
+      }),
+    async get(id) {
+      const row = sql.eventById.get(id);
+      return row ? (await openEvents([row]))[0]! : null;
+    },
+    listMeta: (topicId, afterSeq, limit) =>
+      settle(() =>
+        sql.eventMetaAfter.all(topicId, afterSeq, Math.max(0, limit)).map(
+          eventMetaFromRow,
+        )
+      ),
+    read: (topicId, afterSeq, limit) =>
+      openEvents(sql.eventsAfter.all(topicId, afterSeq, Math.max(0, limit))),
+    readSeqs: (seqs) =>
+      openEvents(
+        seqs.length === 0 ? [] : sql.eventsBySeq.all(JSON.stringify(seqs)),
+      ),
+    lastSeq: (topicId) => settle(() => lastSeq(topicId)),
+    expire: (topicId, before) =>
+      settle(() =>
+        transaction(() => {
+          const expiredUndelivered = Number(
+            sql.expireUndelivered.run(topicId, before, Date.now()).changes,
+          );
+          sql.deleteExpiredDeliveries.run(topicId, before);
+          const removed = Number(
+            sql.deleteExpiredEvents.run(topicId, before).changes,
+          );
+          for (const row of sql.subscriptionIdsOfTopic.all(topicId)) {
+            advance(text(row["id"]));
+          }
+          return { removed, expiredUndelivered };
+        })
+      ),
+  };
+
+  const deliveries: DeliveryStore = {
+    position: (subscriptionId) =>
+      settle(() => {
+        const row = sql.position.get(subscriptionId);
+        if (!row) return { cursor: 0, doneAbove: [] };
+        const cursor = Number(row["cursor"]);
+        return {
+          cursor,
+          doneAbove: sql.doneAbove.all(subscriptionId, cursor).map((r) =>
+            Number(r["seq"])
+          ),
+        };
+      }),
+    recordDelivered: (records) =>
+      settle(() =>
+        transaction(() => {
+          const known = new Map<string, boolean>();
+          for (const record of records) {
+            let exists = known.get(record.subscriptionId);
+            if (exists === undefined) {
+              exists = sql.position.get(record.subscriptionId) !== undefined;
+              known.set(record.subscriptionId, exists);
+            }
+            // A delivery that finished after its subscription was deleted
+            // has nothing left to update.
+            if (!exists) continue;
+            sql.insertDelivery.run(
+              record.subscriptionId,
+              record.seq,
+              record.eventId,
+              record.attemptId,
+              record.attempts,
+              record.deliveredAt,
+            );
+            sql.deleteReplayedFailed.run(record.subscriptionId, record.seq);
+          }
+          for (const [subscriptionId, exists] of known) {
+            if (exists) advance(subscriptionId);
+          }
+        })
+      ),
+    recordFailed: (failed) =>
+      settle(() =>
+        transaction(() => {
+          if (!sql.position.get(failed.subscriptionId)) return;
+          sql.upsertFailed.run(
+            failed.subscriptionId,
+            failed.seq,
+            failed.eventId,
+            failed.reason,
+            failed.attempts,
+            failed.lastStatus,
+            failed.lastError,
+            failed.failedAt,
+          );
+          advance(failed.subscriptionId);
+        })
+      ),
+    listDelivered: (subscriptionId, afterSeq, limit) =>
+      settle(() =>
+        sql.listDelivered.all(subscriptionId, afterSeq, Math.max(0, limit))
+          .map(deliveryFromRow)
+      ),
+    listFailed: (subscriptionId, afterSeq, limit) =>
+      settle(() =>
+        sql.listFailed.all(subscriptionId, afterSeq, Math.max(0, limit)).map(
+          failedFromRow,
+        )
+      ),
+    markReplay: (subscriptionId, eventIds) =>
+      settle(() =>
+        Number(
+          (eventIds === null
+            ? sql.markReplayAll.run(subscriptionId)
+            : sql.markReplayIds.run(subscriptionId, JSON.stringify(eventIds)))
+            .changes,
+        )
+      ),
+    replays: (subscriptionId, limit) =>
+      settle(() =>
+        sql.replays.all(subscriptionId, Math.max(0, limit)).map((r) =>
+          Number(r["seq"])
+        )
+      ),
+    eventState: (eventId) =>
+      settle(() => {
+        const event = sql.eventTopic.get(eventId);
+        if (!event) return [];
+        return sql.eventState.all(text(event["topic_id"]), Number(event["seq"]))
+          .map(eventStateFromRow);
+      }),
+    backlog: (subscriptionId) => settle(() => backlog(subscriptionId)),
+  };
+
+  return { topics, subscriptions, events, deliveries };
+}
+
+/** Every statement of the pipeline stores, prepared once. */
+function preparePipeline(db: DatabaseSync) {
+  const p = (text: string): StatementSync => db.prepare(text);
+  // Done for a subscription: delivered, or in its failed list.
+  const done = (subscription: string, seq: string) =>
+    `(EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = ${subscription} AND d.seq = ${seq}) OR EXISTS (SELECT 1 FROM failed f WHERE f.subscription_id = ${subscription} AND f.seq = ${seq}))`;
+  return {
+    insertVersion: p(
+      "INSERT INTO resource_versions (kind, id, version, time, actor, request_id, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    ),
+    listVersions: p(
+      "SELECT * FROM resource_versions WHERE kind = ? AND id = ? ORDER BY version",
+    ),
+    deleteVersions: p(
+      "DELETE FROM resource_versions WHERE kind = ? AND id = ?",
+    ),
+
+    insertTopic: p(
+      "INSERT INTO topics (id, name, owner, ack, retention_ms, max_body_bytes, grants, created_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    topicByName: p("SELECT * FROM topics WHERE name = ?"),
+    topicById: p("SELECT * FROM topics WHERE id = ?"),
+    listTopics: p("SELECT * FROM topics ORDER BY name"),
+    updateTopic: p(
+      "UPDATE topics SET ack = ?, retention_ms = ?, max_body_bytes = ?, grants = ?, version = ? WHERE id = ?",
+    ),
+    deleteTopic: p("DELETE FROM topics WHERE id = ?"),
+    deleteTopicEvents: p("DELETE FROM events WHERE topic_id = ?"),
+
+    insertSubscription: p(
+      "INSERT INTO subscriptions (url, liveness_url, ordered, max_in_flight, failure_mode, max_attempts, record_mode, timeout_ms, headers, paused, version, id, topic_id, owner, created_at, secrets_key_id, secrets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    subscriptionById: p("SELECT * FROM subscriptions WHERE id = ?"),
+    listSubscriptions: p(
+      "SELECT * FROM subscriptions WHERE (?1 IS NULL OR topic_id = ?1) AND (?2 IS NULL OR owner = ?2) ORDER BY created_at, id",
+    ),
+    subscriptionIdsOfTopic: p(
+      "SELECT id FROM subscriptions WHERE topic_id = ? ORDER BY id",
+    ),
+    updateSubscription: p(
+      "UPDATE subscriptions SET url = ?, liveness_url = ?, ordered = ?, max_in_flight = ?, failure_mode = ?, max_attempts = ?, record_mode = ?, timeout_ms = ?, headers = ?, paused = ?, version = ? WHERE id = ?",
+    ),
+    deleteSubscription: p("DELETE FROM subscriptions WHERE id = ?"),
+    subscriptionSecrets: p("SELECT secrets FROM subscriptions WHERE id = ?"),
+    setSubscriptionSecrets: p(
+      "UPDATE subscriptions SET secrets_key_id = ?, secrets = ? WHERE id = ?",
+    ),
+
+    insertEvent: p(
+      "INSERT INTO events (id, topic_id, method, path, query, content_type, sender, received_at, idempotency_key, key_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    lastSeq: p(
+      "SELECT seq FROM events WHERE topic_id = ? ORDER BY seq DESC LIMIT 1",
+    ),
+    eventByIdempotencyKey: p(
+      "SELECT id FROM events WHERE topic_id = ? AND idempotency_key = ? AND received_at >= ? ORDER BY seq LIMIT 1",
+    ),
+    eventById: p("SELECT * FROM events WHERE id = ?"),
+    eventTopic: p("SELECT seq, topic_id FROM events WHERE id = ?"),
+    eventMetaAfter: p(
+      "SELECT seq, id, topic_id, method, path, query, content_type, sender, received_at, idempotency_key FROM events WHERE topic_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+    ),
+    eventsAfter: p(
+      "SELECT * FROM events WHERE topic_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+    ),
+    eventsBySeq: p(
+      "SELECT * FROM events WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq",
+    ),
+    // Every event about to expire that a subscription has neither delivered
+    // nor failed goes to its failed list as expired.
+    expireUndelivered: p(
+      `INSERT INTO failed (subscription_id, seq, event_id, reason, attempts, last_status, last_error, failed_at, replaying)
+       SELECT s.id, e.seq, e.id, 'expired', 0, NULL, NULL, ?3, 0
+       FROM subscriptions s
+       JOIN subscription_positions p ON p.subscription_id = s.id
+       JOIN events e ON e.topic_id = s.topic_id AND e.seq > p.cursor
+       WHERE s.topic_id = ?1 AND e.received_at < ?2
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id AND d.seq = e.seq)
+         AND NOT EXISTS (SELECT 1 FROM failed f WHERE f.subscription_id = s.id AND f.seq = e.seq)`,
+    ),
+    deleteExpiredDeliveries: p(
+      "DELETE FROM deliveries WHERE subscription_id IN (SELECT id FROM subscriptions WHERE topic_id = ?1) AND seq IN (SELECT seq FROM events WHERE topic_id = ?1 AND received_at < ?2)",
+    ),
+    deleteExpiredEvents: p(
+      "DELETE FROM events WHERE topic_id = ? AND received_at < ?",
+    ),
+
+    insertPosition: p(
+      "INSERT INTO subscription_positions (subscription_id, start_seq, cursor) VALUES (?, ?, ?)",
+    ),
+    position: p(
+      "SELECT p.cursor, s.topic_id FROM subscription_positions p JOIN subscriptions s ON s.id = p.subscription_id WHERE p.subscription_id = ?",
+    ),
+    setCursor: p(
+      "UPDATE subscription_positions SET cursor = ? WHERE subscription_id = ?",
+    ),
+    deletePosition: p(
+      "DELETE FROM subscription_positions WHERE subscription_id = ?",
+    ),
+    walk: p(
+      `SELECT e.seq, ${
+        done("?1", "e.seq")
+      } AS done FROM events e WHERE e.topic_id = ?2 AND e.seq > ?3 ORDER BY e.seq LIMIT ?4`,
+    ),
+    doneAbove: p(
+      "SELECT seq FROM deliveries WHERE subscription_id = ?1 AND seq > ?2 UNION SELECT seq FROM failed WHERE subscription_id = ?1 AND seq > ?2 ORDER BY seq",
+    ),
+    backlog: p(
+      `SELECT COUNT(*) AS n FROM events e WHERE e.topic_id = ?1 AND e.seq > ?2 AND NOT ${
+        done("?3", "e.seq")
+      }`,
+    ),
+
+    insertDelivery: p(
+      "INSERT INTO deliveries (subscription_id, seq, event_id, attempt_id, attempts, delivered_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (subscription_id, seq) DO NOTHING",
+    ),
+    deleteReplayedFailed: p(
+      "DELETE FROM failed WHERE subscription_id = ? AND seq = ? AND replaying = 1",
+    ),
+    upsertFailed: p(
+      `INSERT INTO failed (subscription_id, seq, event_id, reason, attempts, last_status, last_error, failed_at, replaying)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)
+       ON CONFLICT (subscription_id, seq) DO UPDATE SET event_id = excluded.event_id,
+         reason = excluded.reason, attempts = excluded.attempts,
+         last_status = excluded.last_status, last_error = excluded.last_error,
+         failed_at = excluded.failed_at, replaying = 0`,
+    ),
+    listDelivered: p(
+      "SELECT * FROM deliveries WHERE subscription_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+    ),
+    listFailed: p(
+      "SELECT * FROM failed WHERE subscription_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+    ),
+    // Only dead letters whose event is still kept can be replayed.
+    markReplayAll: p(
+      "UPDATE failed SET replaying = 1 WHERE subscription_id = ? AND reason = 'dead_letter' AND EXISTS (SELECT 1 FROM events e WHERE e.seq = failed.seq)",
+    ),
+    markReplayIds: p(
+      "UPDATE failed SET replaying = 1 WHERE subscription_id = ? AND reason = 'dead_letter' AND event_id IN (SELECT value FROM json_each(?)) AND EXISTS (SELECT 1 FROM events e WHERE e.seq = failed.seq)",
+    ),
+    replays: p(
+      "SELECT seq FROM failed WHERE subscription_id = ? AND replaying = 1 ORDER BY seq LIMIT ?",
+    ),
+    deleteSubscriptionDeliveries: p(
+      "DELETE FROM deliveries WHERE subscription_id = ?",
+    ),
+    deleteSubscriptionFailed: p("DELETE FROM failed WHERE subscription_id = ?"),
+    // Subscriptions created after the event (start_seq at or above it) never
+    // had it to deliver, so they have no state for it.
+    eventState: p(
+      `SELECT s.id AS subscription_id,
+         d.attempts AS delivered_attempts, d.delivered_at,
+         f.reason, f.attempts AS failed_attempts, f.failed_at, f.replaying
+       FROM subscriptions s
+       JOIN subscription_positions p ON p.subscription_id = s.id
+       LEFT JOIN deliveries d ON d.subscription_id = s.id AND d.seq = ?2
+       LEFT JOIN failed f ON f.subscription_id = s.id AND f.seq = ?2
+       WHERE s.topic_id = ?1 AND p.start_seq < ?2
+       ORDER BY s.created_at, s.id`,
+    ),
+  };
+}
+
+/** Runs synchronous work as the interface's promise; a throw becomes a rejection. */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** The sealed cell of an event: `u32 length of headers JSON ‖ headers JSON ‖ body`. */
+function encodePayload(event: NewEvent): Uint8Array {
+  const headers = encoder.encode(JSON.stringify(event.headers));
+  const out = new Uint8Array(4 + headers.length + event.body.length);
+  new DataView(out.buffer).setUint32(0, headers.length);
+  out.set(headers, 4);
+  out.set(event.body, 4 + headers.length);
+  return out;
+}
+
+function decodePayload(
+  plaintext: Uint8Array,
+  id: string,
+): { headers: Record<string, string>; body: Uint8Array } {
+  const view = new DataView(
+    plaintext.buffer,
+    plaintext.byteOffset,
+    plaintext.byteLength,
+  );
+  const length = plaintext.length >= 4 ? view.getUint32(0) : -1;
+  if (length < 0 || 4 + length > plaintext.length) {
+    throw new Error(`Event payload of "${id}" is malformed`);
+  }
+  return {
+    headers: JSON.parse(decoder.decode(plaintext.subarray(4, 4 + length))),
+    body: plaintext.slice(4 + length),
+  };
+}
+
+function topicSnapshot(topic: TopicRecord): unknown {
+  return {
+    ack: topic.ack,
+    retentionMs: topic.retentionMs,
+    maxBodyBytes: topic.maxBodyBytes,
+    grants: topic.grants,
+  };
+}
+
+function subscriptionSnapshot(sub: SubscriptionRecord): unknown {
+  return {
+    url: sub.url,
+    livenessUrl: sub.livenessUrl,
+    ordered: sub.ordered,
+    maxInFlight: sub.maxInFlight,
+    failurePolicy: sub.failurePolicy,
+    record: sub.record,
+    timeoutMs: sub.timeoutMs,
+    headers: sub.headers,
+    paused: sub.paused,
+  };
+}
+
+/** The changeable columns of a subscription, in the order both statements bind them. */
+function subscriptionColumns(sub: SubscriptionRecord): SQLInputValue[] {
+  return [
+    sub.url,
+    sub.livenessUrl,
+    sub.ordered ? 1 : 0,
+    sub.maxInFlight,
+    sub.failurePolicy.mode,
+    sub.failurePolicy.maxAttempts,
+    sub.record,
+    sub.timeoutMs,
+    JSON.stringify(sub.headers),
+    sub.paused,
+    sub.version,
+  ];
+}
+
+function text(value: SQLOutputValue | undefined): string {
+  return String(value);
+}
+
+function nullableText(value: SQLOutputValue | undefined): string | null {
+  return value === null || value === undefined ? null : String(value);
+}
+
+function nullableNumber(value: SQLOutputValue | undefined): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+function versionFromRow(row: Row): VersionRecord {
+  return {
+    version: Number(row["version"]),
+    time: text(row["time"]),
+    actor: text(row["actor"]),
+    requestId: text(row["request_id"]),
+    snapshot: JSON.parse(text(row["snapshot"])),
+  };
+}
+
+function topicFromRow(row: Row): TopicRecord {
+  return {
+    id: text(row["id"]),
+    name: text(row["name"]),
+    owner: text(row["owner"]),
+    ack: text(row["ack"]) as TopicRecord["ack"],
+    retentionMs: Number(row["retention_ms"]),
+    maxBodyBytes: nullableNumber(row["max_body_bytes"]),
+    grants: JSON.parse(text(row["grants"])),
+    createdAt: text(row["created_at"]),
+    version: Number(row["version"]),
+  };
+}
+
+function subscriptionFromRow(row: Row): SubscriptionRecord {
+  return {
+    id: text(row["id"]),
+    topicId: text(row["topic_id"]),
+    owner: text(row["owner"]),
+    url: text(row["url"]),
+    livenessUrl: text(row["liveness_url"]),
+    ordered: Number(row["ordered"]) === 1,
+    maxInFlight: Number(row["max_in_flight"]),
+    failurePolicy: {
+      mode: text(row["failure_mode"]) === "deadLetter" ? "deadLetter" : "retry",
+      maxAttempts: Number(row["max_attempts"]),
+    },
+    record: text(row["record_mode"]) === "sync" ? "sync" : "async",
+    timeoutMs: Number(row["timeout_ms"]),
+    headers: JSON.parse(text(row["headers"])),
+    paused: nullableText(row["paused"]) as SubscriptionRecord["paused"],
+    createdAt: text(row["created_at"]),
+    version: Number(row["version"]),
+  };
+}
+
+function eventMetaFromRow(row: Row): EventMeta {
+  return {
+    seq: Number(row["seq"]),
+    id: text(row["id"]),
+    topicId: text(row["topic_id"]),
+    method: text(row["method"]) as EventMeta["method"],
+    path: text(row["path"]),
+    query: text(row["query"]),
+    contentType: nullableText(row["content_type"]),
+    sender: text(row["sender"]),
+    receivedAt: Number(row["received_at"]),
+    idempotencyKey: nullableText(row["idempotency_key"]),
+  };
+}
+
+function deliveryFromRow(row: Row): DeliveryRecord {
+  return {
+    subscriptionId: text(row["subscription_id"]),
+    seq: Number(row["seq"]),
+    eventId: text(row["event_id"]),
+    attemptId: text(row["attempt_id"]),
+    attempts: Number(row["attempts"]),
+    deliveredAt: Number(row["delivered_at"]),
+  };
+}
+
+function failedFromRow(row: Row): FailedRecord {
+  return {
+    subscriptionId: text(row["subscription_id"]),
+    seq: Number(row["seq"]),
+    eventId: text(row["event_id"]),
+    reason: text(row["reason"]) === "expired" ? "expired" : "dead_letter",
+    attempts: Number(row["attempts"]),
+    lastStatus: nullableNumber(row["last_status"]),
+    lastError: nullableText(row["last_error"]),
+    failedAt: Number(row["failed_at"]),
+    replaying: Number(row["replaying"]) === 1,
+  };
+}
+
+/**
+ * A delivery wins over a failed row (a late 2xx after dead-lettering); a
+ * dead letter being replayed is pending again.
+ */
+function eventStateFromRow(row: Row): {
+  subscriptionId: string;
+  state: "pending" | "delivered" | "failed" | "expired";
+  attempts: number;
+  at: number | null;
+} {
+  const subscriptionId = text(row["subscription_id"]);
+  if (row["delivered_at"] !== null) {
+    return {
+      subscriptionId,
+      state: "delivered",
+      attempts: Number(row["delivered_attempts"]),
+      at: Number(row["delivered_at"]),
+    };
+  }
+  if (row["reason"] !== null && Number(row["replaying"]) !== 1) {
+    return {
+      subscriptionId,
+      state: row["reason"] === "expired" ? "expired" : "failed",
+      attempts: Number(row["failed_attempts"]),
+      at: Number(row["failed_at"]),
+    };
+  }
+  return {
+    subscriptionId,
+    state: "pending",
+    attempts: row["reason"] === null ? 0 : Number(row["failed_attempts"]),
+    at: null,
+  };
+}
