@@ -16,12 +16,18 @@ export const validationHook: Hook<unknown, AppEnv, string, unknown> = (
   result,
 ) => {
   if (result.success) return;
-  const issues = result.error.issues.map((issue) => ({
-    field: issue.path.length > 0
-      ? issue.path.join(".")
-      : (issue.code === "unrecognized_keys" ? "(body)" : "(root)"),
-    message: issue.message,
-  }));
+  const issues = result.error.issues.flatMap((issue) =>
+    // An unknown field is named itself, not the object holding it.
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({
+        field: [...issue.path, key].join("."),
+        message: `Unknown field "${key}"`,
+      }))
+      : [{
+        field: issue.path.length > 0 ? issue.path.join(".") : "(root)",
+        message: issue.message,
+      }]
+  );
   const first = issues[0];
   throw new ProblemError("validation_failed", {
     detail: first
