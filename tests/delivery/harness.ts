@@ -1,7 +1,8 @@
 /**
  * Fixtures for courier and delivery tests: real HTTP subscribers on
  * loopback, and a delivery actor with its couriers on a real actor system
- * over the in-memory store double, with short waits.
+ * over the real SQLite store (or the in-memory test double), with short
+ * waits.
  *
  * @module
  */
@@ -14,11 +15,128 @@ import type { CourierWaits } from "../../actors/courier.ts";
 import { newSigningSecret } from "../../delivery/signature.ts";
 import { createLogger } from "../../observability/logger.ts";
 import type {
+  DeliveryRecord,
+  DeliveryStore,
+  EventStore,
   NewEvent,
   SigningSecrets,
   SubscriptionRecord,
 } from "../../store/mod.ts";
+import { openSqliteStore } from "../../store/sqlite/store.ts";
+import { testKeyfile } from "../support/keys.ts";
 import { MemoryStoreDouble } from "./memory_store_double.ts";
+
+/** Which store the courier runs on: the real SQLite one, or the test double. */
+export type StoreKind = "sqlite" | "double";
+
+/** Both store kinds, for tests that run on each. */
+export const STORE_KINDS: readonly StoreKind[] = ["sqlite", "double"];
+
+/** A store under test, wrapped to count writes and wake waiters on changes. */
+export class StoreProbe {
+  readonly events: EventStore;
+  readonly deliveries: DeliveryStore;
+  /** Every delivery record written, in order. */
+  readonly delivered: DeliveryRecord[] = [];
+  /** Calls to `recordDelivered` (batches). */
+  recordCalls = 0;
+  #waiters: (() => void)[] = [];
+
+  constructor(
+    inner: { events: EventStore; deliveries: DeliveryStore },
+    readonly register: (
+      sub: SubscriptionRecord,
+      secrets: SigningSecrets,
+    ) => Promise<void>,
+    readonly close: () => Promise<void>,
+  ) {
+    this.events = {
+      ...inner.events,
+      append: async (events) => {
+        const seqs = await inner.events.append(events);
+        this.#changed();
+        return seqs;
+      },
+    };
+    this.deliveries = {
+      ...inner.deliveries,
+      recordDelivered: async (records) => {
+        await inner.deliveries.recordDelivered(records);
+        this.recordCalls++;
+        this.delivered.push(...records);
+        this.#changed();
+      },
+      recordFailed: async (failed) => {
+        await inner.deliveries.recordFailed(failed);
+        this.#changed();
+      },
+    };
+  }
+
+  /** Resolves once `predicate` holds (checked after every write), or rejects after `timeoutMs`. */
+  until(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const timer = setTimeout(() => {
+      this.#waiters = this.#waiters.filter((w) => w !== check);
+      reject(new Error(`Store condition not met within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const check = (): void => {
+      if (!predicate()) return;
+      clearTimeout(timer);
+      this.#waiters = this.#waiters.filter((w) => w !== check);
+      resolve();
+    };
+    this.#waiters.push(check);
+    return promise;
+  }
+
+  #changed(): void {
+    for (const check of [...this.#waiters]) check();
+  }
+}
+
+async function openStore(kind: StoreKind): Promise<StoreProbe> {
+  if (kind === "double") {
+    const double = new MemoryStoreDouble();
+    return new StoreProbe(
+      double,
+      (sub) => Promise.resolve(double.subscribe(sub.id, sub.topicId)),
+      () => Promise.resolve(),
+    );
+  }
+  const dir = await Deno.makeTempDir({ prefix: "miranda-courier-" });
+  const { keyring } = await testKeyfile();
+  const store = openSqliteStore(`${dir}/miranda.db`, () => keyring);
+  const change = {
+    actor: "admin",
+    requestId: "test",
+    time: new Date().toISOString(),
+  };
+  return new StoreProbe(
+    store,
+    async (sub, secrets) => {
+      if (await store.topics.getById(sub.topicId) === null) {
+        await store.topics.create({
+          id: sub.topicId,
+          name: `topic-${sub.topicId}`,
+          owner: "admin",
+          ack: "persisted",
+          retentionMs: 7 * 86_400_000,
+          maxBodyBytes: null,
+          grants: [],
+          createdAt: change.time,
+          version: 1,
+        }, change);
+      }
+      await store.subscriptions.create(sub, secrets, change);
+    },
+    async () => {
+      await store.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  );
+}
 
 /** One request a subscriber received. */
 export interface Received {
@@ -160,7 +278,7 @@ export const TEST_WAITS: CourierWaits = {
 /** A delivery actor over the store double, with captured logs. */
 export interface Harness extends AsyncDisposable {
   system: ActorSystem;
-  store: MemoryStoreDouble;
+  store: StoreProbe;
   delivery: ActorRef<DeliveryMsg>;
   registry: Registry;
   logs: Record<string, unknown>[];
@@ -186,6 +304,7 @@ export interface Harness extends AsyncDisposable {
 /** Builds the harness; `secrets` may be replaced per subscription. */
 export async function harness(
   options: {
+    store?: StoreKind;
     waits?: Partial<CourierWaits>;
     recordFlushMs?: number;
     secretsHook?: (subscriptionId: string) => void;
@@ -205,7 +324,7 @@ export async function harness(
   });
   const registry = new Registry();
   const system = new ActorSystem({ log, registry, panicMode: "continue" });
-  const store = new MemoryStoreDouble();
+  const store = await openStore(options.store ?? "sqlite");
   const secrets = new Map<string, SigningSecrets>();
   const gone: SubscriptionRecord[] = [];
   const delivery = await system.spawn(deliveryBehavior({
@@ -238,13 +357,13 @@ export async function harness(
     secrets,
     gone,
     async start(subscription, topicName = "orders") {
-      store.subscribe(subscription.id, subscription.topicId);
       if (!secrets.has(subscription.id)) {
         secrets.set(subscription.id, {
           current: newSigningSecret(),
           previous: null,
         });
       }
+      await store.register(subscription, secrets.get(subscription.id)!);
       await ask<DeliveryMsg, boolean>(delivery, (reply) => ({
         type: "start",
         subscription,
@@ -296,7 +415,10 @@ export async function harness(
       waiters.push(check);
       return promise;
     },
-    [Symbol.asyncDispose]: () => system.stop(),
+    [Symbol.asyncDispose]: async () => {
+      await system.stop();
+      await store.close();
+    },
   };
   return h;
 }
