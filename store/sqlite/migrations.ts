@@ -169,7 +169,8 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX events_topic_seq ON events (topic_id, seq);
       CREATE INDEX events_topic_received ON events (topic_id, received_at);
-      CREATE INDEX events_idempotency ON events (topic_id, idempotency_key)
+      CREATE INDEX events_idempotency
+        ON events (topic_id, idempotency_key, received_at)
         WHERE idempotency_key IS NOT NULL;
       CREATE INDEX events_key_id ON events (key_id);
       CREATE TABLE subscription_positions (

@@ -3,6 +3,7 @@ import { DatabaseSync } from "node:sqlite";
 import { SQLITE_MIGRATIONS } from "../../store/sqlite/migrations.ts";
 import { openSqliteStore } from "../../store/sqlite/store.ts";
 import { testKeyfile } from "../support/keys.ts";
+import { listFiles, marker, scanForMarkers } from "../support/marker_scan.ts";
 import { storeContract } from "./contract.ts";
 
 storeContract("sqlite", async (cipher) => {
@@ -102,6 +103,142 @@ Deno.test("sqlite store: the audit table refuses updates even through SQL", asyn
       raw.close();
     }
     assert.equal((await store.audit.list({ limit: 1 }))[0]?.actor, "alice");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sqlite store: the marker scan finds no event body, header or subscription secret in the data files, WAL included", async () => {
+  const { keyring } = await testKeyfile();
+  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
+  try {
+    const bodyMarker = marker("body");
+    const headerMarker = marker("header");
+    const secretMarker = marker("secret");
+    // The path is stored in plaintext by design: the scan must find it.
+    const controlMarker = marker("path");
+    const store = openSqliteStore(`${dir}/miranda.db`, () => keyring);
+    try {
+      await store.topics.create({
+        id: "t1",
+        name: "orders",
+        owner: "alice",
+        ack: "persisted",
+        retentionMs: 60_000,
+        maxBodyBytes: null,
+        grants: [],
+        createdAt: "2026-01-01T00:00:00.000Z",
+        version: 1,
+      }, { actor: "alice", requestId: "r1", time: "2026-01-01T00:00:00.000Z" });
+      await store.subscriptions.create(
+        {
+          id: "s1",
+          topicId: "t1",
+          owner: "bob",
+          url: "https://subscriber.example/hook",
+          livenessUrl: "https://subscriber.example/health",
+          ordered: true,
+          maxInFlight: 1,
+          failurePolicy: { mode: "retry", maxAttempts: 5 },
+          record: "async",
+          timeoutMs: 30_000,
+          headers: {},
+          paused: null,
+          createdAt: "2026-01-01T00:00:00.000Z",
+          version: 1,
+        },
+        { current: secretMarker, previous: null },
+        {
+          actor: "bob",
+          requestId: "r2",
+          time: "2026-01-01T00:00:00.000Z",
+        },
+      );
+      await store.events.append(Array.from({ length: 3 }, (_, i) => ({
+        id: `e${i}`,
+        topicId: "t1",
+        method: "POST" as const,
+        path: `/${controlMarker}`,
+        query: "",
+        contentType: "text/plain",
+        headers: { "x-marker": headerMarker },
+        body: new TextEncoder().encode(`${i}:${bodyMarker}`),
+        sender: "alice",
+        receivedAt: Date.parse("2026-01-01T00:00:00.000Z"),
+        idempotencyKey: null,
+      })));
+      const files = await listFiles(dir);
+      assert.ok(
+        files.some((f) => f.endsWith("miranda.db-wal")),
+        `the WAL is among the scanned files: ${files.join(", ")}`,
+      );
+      const markers = [bodyMarker, headerMarker, secretMarker, controlMarker];
+      const found = await scanForMarkers(dir, markers);
+      assert.ok(
+        found.some((f) => f.endsWith(controlMarker)),
+        "the scan sees the store's data (control marker found)",
+      );
+      assert.deepEqual(
+        found.filter((f) => !f.endsWith(controlMarker)),
+        [],
+      );
+      assert.equal(
+        new TextDecoder().decode((await store.events.get("e1"))!.body),
+        `1:${bodyMarker}`,
+      );
+    } finally {
+      await store.close();
+    }
+    // After the close has checkpointed the WAL into the database file.
+    const after = await scanForMarkers(dir, [
+      bodyMarker,
+      headerMarker,
+      secretMarker,
+    ]);
+    assert.deepEqual(after, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A data directory holding a database at schema version 3, with one user. */
+async function databaseAtVersion3(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
+  const db = new DatabaseSync(`${dir}/miranda.db`);
+  db.exec(
+    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+  );
+  for (const migration of SQLITE_MIGRATIONS.filter((m) => m.version <= 3)) {
+    db.exec(migration.sql);
+    db.prepare("INSERT INTO schema_migrations VALUES (?, ?, ?)").run(
+      migration.version,
+      migration.name,
+      "2026-01-01T00:00:00.000Z",
+    );
+  }
+  db.close();
+  return dir;
+}
+
+Deno.test("sqlite store: migration 4 upgrades a version 3 database with the pipeline tables", async () => {
+  const dir = await databaseAtVersion3();
+  try {
+    const { keyring } = await testKeyfile();
+    {
+      await using store = openSqliteStore(`${dir}/miranda.db`, () => keyring);
+      assert.deepEqual(await store.topics.list(), []);
+      assert.equal(await store.events.lastSeq("t1"), 0);
+    }
+    const raw = new DatabaseSync(`${dir}/miranda.db`);
+    try {
+      assert.deepEqual(
+        raw.prepare("SELECT version FROM schema_migrations ORDER BY version")
+          .all().map((r) => r["version"]),
+        [1, 2, 3, 4],
+      );
+    } finally {
+      raw.close();
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
