@@ -21,6 +21,7 @@
  * @module
  */
 
+import { SealedError } from "../security/envelope.ts";
 import { tell } from "./system.ts";
 import type { ActorContext, Behavior, TimerHandle } from "./types.ts";
 import { ActorStoppedError } from "./errors.ts";
@@ -725,7 +726,6 @@ export function courierBehavior(
         }
         case "replay": {
           state.replaysPending = true;
-          await loadReplays(state);
           break;
         }
         case "flush": {
@@ -737,7 +737,13 @@ export function courierBehavior(
           return state;
         }
       }
-      await pump(state, ctx);
+      try {
+        await pump(state, ctx);
+      } catch (error) {
+        // Sealed: nothing can be read or signed; the next wake after unsealing resumes.
+        if (!(error instanceof SealedError)) throw error;
+        ctx.log.debug("courier idle while sealed", { subscription: id });
+      }
       return state;
     },
     async terminate(state, ctx) {

@@ -31,6 +31,14 @@ export interface Config {
   authFailuresPerMinute: number;
   auditRetentionDays: number;
   externalIssuers: string;
+  batchMaxEvents: number;
+  batchMaxDelayMs: number;
+  probeInitialMs: number;
+  retryInitialMs: number;
+  deliveryWaitCapMs: number;
+  recordFlushMs: number;
+  allowedPrivateCidrs: string[];
+  retentionSweepMs: number;
 }
 
 /** How a key's text (flag or env) is parsed. */
@@ -253,5 +261,74 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     default: "[]",
     doc:
       "JSON list of trusted OAuth2 issuers: `{issuer, jwksUrl, audience, roleClaim, scopeClaim?, roleMap}`",
+  }),
+  spec({
+    key: "batchMaxEvents",
+    flag: "--batch-max-events",
+    env: "MIRANDA_BATCH_MAX_EVENTS",
+    type: { kind: "integer", min: 1, max: 100_000 },
+    default: 512,
+    doc: "Group commit: a write batch commits when it holds this many events",
+  }),
+  spec({
+    key: "batchMaxDelayMs",
+    flag: "--batch-max-delay-ms",
+    env: "MIRANDA_BATCH_MAX_DELAY_MS",
+    type: { kind: "integer", min: 0, max: 1_000 },
+    default: 2,
+    doc:
+      "Group commit: a write batch commits at the latest this long after its first event",
+  }),
+  spec({
+    key: "probeInitialMs",
+    flag: "--probe-initial-ms",
+    env: "MIRANDA_PROBE_INITIAL_MS",
+    type: { kind: "integer", min: 10, max: 3_600_000 },
+    default: 1_000,
+    doc:
+      "First wait before probing an unreachable subscriber's liveness URL; doubles up to the cap",
+  }),
+  spec({
+    key: "retryInitialMs",
+    flag: "--retry-initial-ms",
+    env: "MIRANDA_RETRY_INITIAL_MS",
+    type: { kind: "integer", min: 10, max: 3_600_000 },
+    default: 1_000,
+    doc:
+      "First backoff after a non-2xx answer; grows exponentially with jitter up to the cap",
+  }),
+  spec({
+    key: "deliveryWaitCapMs",
+    flag: "--delivery-wait-cap-ms",
+    env: "MIRANDA_DELIVERY_WAIT_CAP_MS",
+    type: { kind: "integer", min: 10, max: 86_400_000 },
+    default: 300_000,
+    doc: "Longest wait between probes, retries, or after a Retry-After",
+  }),
+  spec({
+    key: "recordFlushMs",
+    flag: "--record-flush-ms",
+    env: "MIRANDA_RECORD_FLUSH_MS",
+    type: { kind: "integer", min: 1, max: 60_000 },
+    default: 50,
+    doc: "How long async delivery records are buffered before they are written",
+  }),
+  spec({
+    key: "allowedPrivateCidrs",
+    flag: "--allowed-private-cidrs",
+    env: "MIRANDA_ALLOWED_PRIVATE_CIDRS",
+    type: { kind: "list" },
+    default: [],
+    doc:
+      "Loopback/private ranges (comma-separated CIDRs) any subscriber may deliver to; admins may always",
+  }),
+  spec({
+    key: "retentionSweepMs",
+    flag: "--retention-sweep-ms",
+    env: "MIRANDA_RETENTION_SWEEP_MS",
+    type: { kind: "integer", min: 100, max: 86_400_000 },
+    default: 60_000,
+    doc:
+      "How often events past their topic's retention are removed (undelivered ones recorded as expired)",
   }),
 ];

@@ -87,6 +87,11 @@ export const PROBLEMS = {
     title: "Not ready",
     detail: "The node is not ready to take requests",
   },
+  store_unavailable: {
+    status: 503,
+    title: "Store unavailable",
+    detail: "The store could not take the write; retry later",
+  },
   timeout: {
     status: 503,
     title: "Timed out",

@@ -8,7 +8,15 @@
 
 import type { Registry } from "prom-client";
 import { sessionBehavior, type SessionMsg } from "../actors/session.ts";
-import { ActorSystem } from "../actors/system.ts";
+import { deliveryBehavior, type DeliveryMsg } from "../actors/delivery.ts";
+import { retentionBehavior } from "../actors/retention.ts";
+import {
+  subscriptionBehavior,
+  type SubscriptionMsg,
+} from "../actors/subscription.ts";
+import { eventBehavior, type EventMsg } from "../actors/event.ts";
+import { ActorSystem, tell } from "../actors/system.ts";
+import { topicBehavior, type TopicMsg } from "../actors/topic.ts";
 import type { ActorRef } from "../actors/types.ts";
 import { userBehavior, type UserMsg } from "../actors/user.ts";
 import { decoyEncryption } from "../identity/login_token.ts";
@@ -18,6 +26,11 @@ import { createApp } from "../http/app.ts";
 import { authenticate } from "../http/middleware/auth.ts";
 import { RateLimiter } from "../http/rate_limit.ts";
 import { authRoutes } from "../http/routes/auth.ts";
+import { eventRoutes } from "../http/routes/events.ts";
+import { subscriptionRoutes } from "../http/routes/subscriptions.ts";
+import { newSigningSecret } from "../delivery/signature.ts";
+import { checkDestination, parseCidrs } from "../delivery/ssrf.ts";
+import { topicRoutes } from "../http/routes/topics.ts";
 import {
   type SealCaller,
   type SealControl,
@@ -99,7 +112,12 @@ export async function startNode(
     audience: config.jwtAudience,
   });
   const reencryption = new AbortController();
+  // Set once the delivery actor exists: wakes every courier after an unseal.
+  let wakeAll = async () => {};
   const afterUnseal = () => {
+    wakeAll().catch((error) =>
+      log.warn("could not wake couriers", errorFields(error))
+    );
     reencryptAll(store.reencryption, () => vault.cipher(), {
       signal: reencryption.signal,
     }).then(
@@ -170,6 +188,88 @@ export async function startNode(
   // take a key generation longer than a known user's (user enumeration).
   await decoyEncryption();
 
+  // The subscription and delivery actors refer to each other; the delivery
+  // actor is spawned first and reaches the subscription actor through this ref.
+  let subscription: ActorRef<SubscriptionMsg> | null = null;
+  const delivery: ActorRef<DeliveryMsg> = await system.spawn(deliveryBehavior({
+    system,
+    events: store.events,
+    deliveries: store.deliveries,
+    secrets: async (id) => {
+      const secrets = await store.subscriptions.secrets(id);
+      if (!secrets) {
+        throw new Error(`Subscription "${id}" has no signing secret`);
+      }
+      return secrets;
+    },
+    onGone: (sub) => {
+      if (subscription) tell(subscription, { type: "markGone", id: sub.id });
+    },
+    registry,
+    waits: {
+      probeInitialMs: config.probeInitialMs,
+      capMs: config.deliveryWaitCapMs,
+      retryInitialMs: config.retryInitialMs,
+    },
+    recordFlushMs: config.recordFlushMs,
+  }));
+  const event: ActorRef<EventMsg> = await system.spawn(eventBehavior({
+    store,
+    maxBodyBytes: config.maxBodyBytes,
+    batchMaxEvents: config.batchMaxEvents,
+    batchMaxDelayMs: config.batchMaxDelayMs,
+    registry,
+    onCommitted: (topicIds) => {
+      for (const topicId of topicIds) tell(delivery, { type: "wake", topicId });
+    },
+  }));
+  const allowCidrs = parseCidrs(config.allowedPrivateCidrs);
+  subscription = await system.spawn(subscriptionBehavior({
+    store,
+    couriers: {
+      started: (sub, topicName) =>
+        tell(delivery, { type: "start", subscription: sub, topicName }),
+      updated: (sub) => tell(delivery, { type: "update", subscription: sub }),
+      stopped: (subscriptionId) =>
+        tell(delivery, { type: "stop", subscriptionId }),
+      replayed: (subscriptionId) =>
+        tell(delivery, { type: "replay", subscriptionId }),
+    },
+    checkDestination: (url, options) =>
+      checkDestination(url, { ...options, allowCidrs }),
+    newSecret: newSigningSecret,
+  }));
+  const topic: ActorRef<TopicMsg> = await system.spawn(topicBehavior({
+    store,
+    supportsReplicated: false,
+    listeners: {
+      topicChanged: (name) => tell(event, { type: "topicChanged", name }),
+      subscriptionsRemoved: (subs) => {
+        for (const sub of subs) {
+          tell(delivery, { type: "stop", subscriptionId: sub.id });
+        }
+      },
+    },
+  }));
+  await system.spawn(
+    retentionBehavior({ store, sweepMs: config.retentionSweepMs, registry }),
+  );
+  const topicNames = new Map(
+    (await store.topics.list()).map((t) => [t.id, t.name]),
+  );
+  for (const sub of await store.subscriptions.list()) {
+    tell(delivery, {
+      type: "start",
+      subscription: sub,
+      topicName: topicNames.get(sub.topicId) ?? "",
+    });
+  }
+  wakeAll = async () => {
+    for (const t of await store.topics.list()) {
+      tell(delivery, { type: "wake", topicId: t.id });
+    }
+  };
+
   const control = sealControl(vault, store, { tokenKeys, afterUnseal });
   const failures = new RateLimiter({
     limit: config.authFailuresPerMinute,
@@ -203,6 +303,9 @@ export async function startNode(
         askTimeoutMs: config.askTimeoutMs,
       }),
       userRoutes({ user, askTimeoutMs: config.askTimeoutMs }),
+      topicRoutes({ topic, event, askTimeoutMs: config.askTimeoutMs }),
+      eventRoutes({ event, askTimeoutMs: config.askTimeoutMs }),
+      subscriptionRoutes({ subscription, askTimeoutMs: config.askTimeoutMs }),
     ],
   });
   const tls = config.insecureHttp ? null : {

@@ -231,6 +231,288 @@ export interface ReencryptionStore {
   countByKey(): Promise<Map<number, number>>;
 }
 
+/** When a topic's publisher gets its answer. */
+export type AckMode = "received" | "persisted" | "replicated";
+
+/** A right a topic owner grants. */
+export type GrantRight = "publish" | "subscribe";
+
+/** One grant on a topic: `user:<name>` or `group:<name>` → rights. */
+export interface TopicGrant {
+  principal: string;
+  rights: GrantRight[];
+}
+
+/** A topic as stored. */
+export interface TopicRecord {
+  id: string;
+  name: string;
+  owner: string;
+  ack: AckMode;
+  retentionMs: number;
+  /** Per-topic body cap (never above the node's), or null for the node's. */
+  maxBodyBytes: number | null;
+  grants: TopicGrant[];
+  createdAt: string;
+  version: number;
+}
+
+/** The changeable settings of a topic. */
+export interface TopicPatch {
+  ack?: AckMode;
+  retentionMs?: number;
+  maxBodyBytes?: number | null;
+  grants?: TopicGrant[];
+}
+
+/** What deleting a topic removed. */
+export interface TopicDeletion {
+  subscriptions: number;
+  /** Undelivered (subscription, event) pairs dropped with them. */
+  undelivered: number;
+}
+
+/** Topics, versioned. */
+export interface TopicStore {
+  create(
+    topic: TopicRecord,
+    change: ChangeContext,
+  ): Promise<{ ok: true } | { ok: false; code: "exists" }>;
+  get(name: string): Promise<TopicRecord | null>;
+  getById(id: string): Promise<TopicRecord | null>;
+  /** Every topic in name order. */
+  list(): Promise<TopicRecord[]>;
+  update(
+    name: string,
+    patch: TopicPatch,
+    change: ChangeContext & { expectedVersion?: number },
+  ): Promise<
+    { ok: true; topic: TopicRecord } | {
+      ok: false;
+      code: "not_found" | "version_conflict";
+    }
+  >;
+  /** Deletes the topic, its events and subscriptions (with their state). */
+  delete(name: string): Promise<TopicDeletion | null>;
+  versions(name: string): Promise<VersionRecord[]>;
+}
+
+/** What a subscriber does after a non-2xx answer. */
+export interface FailurePolicy {
+  mode: "retry" | "deadLetter";
+  /** Attempts before dead-lettering (deadLetter mode). */
+  maxAttempts: number;
+}
+
+/** Why a subscription is not delivering, or null when active. */
+export type PauseReason = "manual" | "gone" | null;
+
+/** A subscription as stored (its signing secrets are sealed apart). */
+export interface SubscriptionRecord {
+  id: string;
+  topicId: string;
+  owner: string;
+  url: string;
+  livenessUrl: string;
+  ordered: boolean;
+  maxInFlight: number;
+  failurePolicy: FailurePolicy;
+  record: "async" | "sync";
+  timeoutMs: number;
+  /** Extra headers sent with every delivery. */
+  headers: Record<string, string>;
+  paused: PauseReason;
+  createdAt: string;
+  version: number;
+}
+
+/** The changeable settings of a subscription. */
+export interface SubscriptionPatch {
+  url?: string;
+  livenessUrl?: string;
+  ordered?: boolean;
+  maxInFlight?: number;
+  failurePolicy?: FailurePolicy;
+  record?: "async" | "sync";
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+  paused?: PauseReason;
+}
+
+/** A subscription's signing secrets: the current one and, during a grace period, the previous. */
+export interface SigningSecrets {
+  current: string;
+  previous: { secret: string; until: number } | null;
+}
+
+/** Subscriptions, versioned; secrets sealed (kind `subscription-secret`, id = subscription id). */
+export interface SubscriptionStore {
+  /** Creates the subscription; its cursor starts after the topic's newest event. */
+  create(
+    sub: SubscriptionRecord,
+    secrets: SigningSecrets,
+    change: ChangeContext,
+  ): Promise<void>;
+  get(id: string): Promise<SubscriptionRecord | null>;
+  /** All subscriptions, or those of one topic or owner. */
+  list(
+    filter?: { topicId?: string; owner?: string },
+  ): Promise<SubscriptionRecord[]>;
+  update(
+    id: string,
+    patch: SubscriptionPatch,
+    change: ChangeContext & { expectedVersion?: number },
+  ): Promise<
+    { ok: true; subscription: SubscriptionRecord } | {
+      ok: false;
+      code: "not_found" | "version_conflict";
+    }
+  >;
+  /** Deletes it with its delivery state; null when absent, else how many events it had not delivered. */
+  delete(id: string): Promise<{ undelivered: number } | null>;
+  versions(id: string): Promise<VersionRecord[]>;
+  secrets(id: string): Promise<SigningSecrets | null>;
+  setSecrets(id: string, secrets: SigningSecrets): Promise<void>;
+}
+
+/** An event to append (id is a UUIDv7 made by the event actor). */
+export interface NewEvent {
+  id: string;
+  topicId: string;
+  method: "POST" | "PUT" | "DELETE";
+  /** Path suffix after the topic name, starting with `/` or empty. */
+  path: string;
+  /** Query string without `?`, or empty. */
+  query: string;
+  contentType: string | null;
+  /** Kept headers (the documented allow-list), sealed at rest with the body. */
+  headers: Record<string, string>;
+  body: Uint8Array;
+  sender: string;
+  /** Milliseconds since the epoch. */
+  receivedAt: number;
+  idempotencyKey: string | null;
+}
+
+/** An event as stored, with its log position. */
+export interface EventRecord extends NewEvent {
+  /** Position in the store's event log: increasing in commit order. */
+  seq: number;
+}
+
+/** An event's metadata without headers and body (for listings). */
+export type EventMeta = Omit<EventRecord, "headers" | "body">;
+
+/** The event log. Headers and body are sealed (kind `event`, id = event id). */
+export interface EventStore {
+  /** Appends a batch in one transaction (one fsync); returns the seq of each, in order. */
+  append(events: readonly NewEvent[]): Promise<number[]>;
+  /** The id of an event with this idempotency key on the topic, received at or after `since`. */
+  findByIdempotencyKey(
+    topicId: string,
+    key: string,
+    since: number,
+  ): Promise<string | null>;
+  get(id: string): Promise<EventRecord | null>;
+  /** Metadata of a topic's events after `afterSeq`, in seq order. */
+  listMeta(
+    topicId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<EventMeta[]>;
+  /** Full events of a topic after `afterSeq` (bodies opened), in seq order. */
+  read(
+    topicId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<EventRecord[]>;
+  /** Full events by seq (for replays), in seq order. */
+  readSeqs(seqs: readonly number[]): Promise<EventRecord[]>;
+  /** The newest seq of a topic, or 0. */
+  lastSeq(topicId: string): Promise<number>;
+  /**
+   * Removes the topic's events received before `before`. Every subscription
+   * that had not delivered one gets it in its failed list as `expired`.
+   * Returns how many events were removed and how many (subscription, event)
+   * pairs expired undelivered.
+   */
+  expire(
+    topicId: string,
+    before: number,
+  ): Promise<{ removed: number; expiredUndelivered: number }>;
+}
+
+/** One delivered event. */
+export interface DeliveryRecord {
+  subscriptionId: string;
+  seq: number;
+  eventId: string;
+  attemptId: string;
+  attempts: number;
+  /** Milliseconds since the epoch. */
+  deliveredAt: number;
+}
+
+/** An event in a subscription's failed list. */
+export interface FailedRecord {
+  subscriptionId: string;
+  seq: number;
+  eventId: string;
+  reason: "dead_letter" | "expired";
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  /** Milliseconds since the epoch. */
+  failedAt: number;
+  /** True once a replay was asked for and not yet delivered. */
+  replaying: boolean;
+}
+
+/** Where a subscription stands in its topic's log. */
+export interface DeliveryPosition {
+  /** Every event with seq ≤ cursor is delivered or failed. */
+  cursor: number;
+  /** Seqs above the cursor already delivered or failed. */
+  doneAbove: number[];
+}
+
+/** Per-subscription delivery state: cursor, deliveries, failed list, replays. */
+export interface DeliveryStore {
+  position(subscriptionId: string): Promise<DeliveryPosition>;
+  /** Records deliveries (one transaction) and advances cursors. */
+  recordDelivered(deliveries: readonly DeliveryRecord[]): Promise<void>;
+  /** Puts an event in the failed list (dead letter) and advances the cursor past it. */
+  recordFailed(failed: Omit<FailedRecord, "replaying">): Promise<void>;
+  listDelivered(
+    subscriptionId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<DeliveryRecord[]>;
+  listFailed(
+    subscriptionId: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<FailedRecord[]>;
+  /** Marks failed events for replay (all when `eventIds` is null); returns how many. */
+  markReplay(
+    subscriptionId: string,
+    eventIds: readonly string[] | null,
+  ): Promise<number>;
+  /** Seqs marked for replay, oldest first. */
+  replays(subscriptionId: string, limit: number): Promise<number[]>;
+  /** Per-subscription state of one event, for `GET /api/v1/events/{id}`. */
+  eventState(eventId: string): Promise<
+    {
+      subscriptionId: string;
+      state: "pending" | "delivered" | "failed" | "expired";
+      attempts: number;
+      at: number | null;
+    }[]
+  >;
+  /** Undelivered events of a subscription (for metrics and deletes). */
+  backlog(subscriptionId: string): Promise<number>;
+}
+
 /** One store: every aggregate, and a close. */
 export interface Store extends AsyncDisposable {
   readonly kind: "sqlite" | "postgres";
@@ -240,6 +522,10 @@ export interface Store extends AsyncDisposable {
   readonly sessions: SessionStore;
   readonly agentTokens: AgentTokenStore;
   readonly audit: AuditStore;
+  readonly topics: TopicStore;
+  readonly subscriptions: SubscriptionStore;
+  readonly events: EventStore;
+  readonly deliveries: DeliveryStore;
   readonly reencryption: ReencryptionStore;
   /** Cheap liveness check for `/readyz`. */
   healthy(): boolean;

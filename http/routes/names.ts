@@ -15,3 +15,9 @@ export const USER_NAME = z.string().min(1).max(64).regex(
 
 /** Group names: the same pattern as user names. */
 export const GROUP_NAME = USER_NAME;
+
+/** Topic names: 1–128 of lower-case letters, digits, `.`, `_`, `-`, starting with a letter or digit (no `/`). */
+export const TOPIC_NAME = z.string().min(1).max(128).regex(
+  /^[a-z0-9][a-z0-9._-]*$/,
+  "Use 1-128 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit",
+);

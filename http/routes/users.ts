@@ -15,13 +15,11 @@ import {
   z,
 } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { ask } from "../../actors/system.ts";
 import type { ActorRef } from "../../actors/types.ts";
-import type { UserMsg, UserResult } from "../../actors/user.ts";
+import type { UserMsg } from "../../actors/user.ts";
+import { type ActorRequest, callActor } from "../actor_call.ts";
 import type { AppEnv } from "../env.ts";
-import { requireIdentity } from "../middleware/auth.ts";
 import { apiRouter } from "../openapi.ts";
-import { unwrap } from "../unwrap.ts";
 import { GROUP_NAME, USER_NAME } from "./names.ts";
 
 const ROLE = z.string().min(1).max(64).regex(/^[a-z][a-z0-9_-]*$/);
@@ -89,21 +87,11 @@ export function userRoutes(
   deps: { user: ActorRef<UserMsg>; askTimeoutMs: number },
 ): OpenAPIHono<AppEnv> {
   const app = apiRouter();
-  const call = async <T>(
+  const call = <T>(
     c: Context<AppEnv>,
-    message: UserRequest,
-  ): Promise<T> => {
-    const caller = {
-      identity: requireIdentity(c),
-      requestId: c.get("requestId"),
-    };
-    const result = await ask<UserMsg, UserResult<T>>(
-      deps.user,
-      (reply) => ({ ...message, ...caller, reply }) as UserMsg,
-      { timeoutMs: deps.askTimeoutMs },
-    );
-    return unwrap(result);
-  };
+    message: ActorRequest<UserMsg>,
+  ): Promise<T> =>
+    callActor<UserMsg, T>(deps.user, c, message, deps.askTimeoutMs);
   const route = <const R extends RouteRequest>(
     method: "get" | "post" | "patch" | "delete",
     path: string,
@@ -392,7 +380,3 @@ export function userRoutes(
 }
 
 type RouteRequest = NonNullable<RouteConfig["request"]>;
-/** A user-actor message as a route builds it; `call` adds the caller and the reply. */
-type UserRequest = UserMsg extends infer M
-  ? M extends UserMsg ? Omit<M, "reply" | "identity" | "requestId"> : never
-  : never;

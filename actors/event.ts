@@ -1,0 +1,439 @@
+/**
+ * The `event` actor: ingest. It authorises each publish against the topic
+ * (cached briefly), de-duplicates idempotency keys, and adds the event to
+ * the open write batch. A batch commits in one store transaction — one
+ * fsync for many requests — when it is full or old (group commit). The
+ * publisher's answer waits for the topic's ack mode: `received` as soon as
+ * the event is in the batch, `persisted` once the batch is durable. After a
+ * commit the couriers of the topics involved are woken.
+ *
+ * Who may ask it: the HTTP layer. The topic actor tells it `topicChanged`.
+ * It tells the delivery actor (through `onCommitted`).
+ *
+ * @module
+ */
+
+import client from "prom-client";
+import { tell } from "./system.ts";
+import type { ActorContext, Behavior, Reply } from "./types.ts";
+import { authorize, type Identity } from "../identity/authorize.ts";
+import { uuidv7Generator } from "../ids/uuidv7.ts";
+import { errorFields } from "../observability/logger.ts";
+import { SealedError } from "../security/envelope.ts";
+import type { NewEvent, Store, TopicRecord } from "../store/mod.ts";
+
+/** A failed publish or read; codes map to problem codes. */
+export type EventFailure = {
+  ok: false;
+  code:
+    | "not_found"
+    | "forbidden"
+    | "payload_too_large"
+    | "sealed"
+    | "store_unavailable";
+  detail: string;
+};
+
+/** The answer to a publish. */
+export type PublishResult =
+  | { ok: true; id: string; duplicate: boolean }
+  | EventFailure;
+
+/** An event as the API shows it. */
+export interface EventView {
+  id: string;
+  topic: string;
+  method: string;
+  path: string;
+  query: string;
+  contentType: string | null;
+  headers: Record<string, string>;
+  /** Base64 of the body bytes. */
+  body: string;
+  sender: string;
+  receivedAt: string;
+  deliveries: {
+    subscriptionId: string;
+    state: string;
+    attempts: number;
+    at: string | null;
+  }[];
+}
+
+/** Event metadata in listings. */
+export interface EventSummary {
+  id: string;
+  seq: number;
+  method: string;
+  path: string;
+  query: string;
+  contentType: string | null;
+  sender: string;
+  receivedAt: string;
+}
+
+/** What a publisher sends. */
+export interface PublishRequest {
+  topic: string;
+  method: "POST" | "PUT" | "DELETE";
+  path: string;
+  query: string;
+  contentType: string | null;
+  headers: Record<string, string>;
+  body: Uint8Array;
+  idempotencyKey: string | null;
+}
+
+/** Messages of the event actor. */
+export type EventMsg =
+  | {
+    type: "publish";
+    identity: Identity;
+    requestId: string;
+    event: PublishRequest;
+    reply: Reply<PublishResult>;
+  }
+  /** Commit the open batch (timer). */
+  | { type: "flush" }
+  /** A topic changed or was deleted: drop the cached copy. */
+  | { type: "topicChanged"; name: string }
+  | {
+    type: "get";
+    identity: Identity;
+    id: string;
+    reply: Reply<{ ok: true; value: EventView } | EventFailure>;
+  }
+  | {
+    type: "list";
+    identity: Identity;
+    topic: string;
+    afterSeq: number;
+    limit: number;
+    reply: Reply<{ ok: true; value: EventSummary[] } | EventFailure>;
+  };
+
+/** One event waiting in the open batch. */
+interface Pending {
+  event: NewEvent;
+  topic: string;
+  /** Set when the publisher waits for durability (`persisted`). */
+  reply: Reply<PublishResult> | null;
+}
+
+/** State: the topic cache and the open batch. */
+export interface EventState {
+  topics: Map<string, { topic: TopicRecord | null; at: number }>;
+  batch: Pending[];
+  /** Idempotency keys in the open batch: `topicId\nkey` → event id. */
+  batchKeys: Map<string, string>;
+  flushArmed: boolean;
+}
+
+/** What the event actor needs. */
+export interface EventDeps {
+  store: Store;
+  /** Node-wide body cap (a topic's own cap is never above it). */
+  maxBodyBytes: number;
+  batchMaxEvents: number;
+  batchMaxDelayMs: number;
+  /** Called after a commit with the ids of the topics that got events. */
+  onCommitted(topicIds: readonly string[]): void;
+  registry: client.Registry;
+  /** How long a cached topic is trusted (bounds staleness across nodes). */
+  topicCacheMs?: number;
+}
+
+/** The event actor's behavior. */
+export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
+  const topicCacheMs = deps.topicCacheMs ?? 1_000;
+  const nextId = uuidv7Generator();
+  const registers = [deps.registry];
+  const accepted = new client.Counter({
+    name: "miranda_events_accepted_total",
+    help: "Events accepted (committed) per topic",
+    labelNames: ["topic"],
+    registers,
+  });
+  const rejected = new client.Counter({
+    name: "miranda_events_rejected_total",
+    help: "Publishes refused per topic and reason",
+    labelNames: ["topic", "reason"],
+    registers,
+  });
+  const batchSize = new client.Histogram({
+    name: "miranda_event_batch_size",
+    help: "Events per group commit",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers,
+  });
+
+  async function topicNamed(
+    state: EventState,
+    name: string,
+    now: number,
+  ): Promise<TopicRecord | null> {
+    const cached = state.topics.get(name);
+    if (cached && now - cached.at < topicCacheMs) return cached.topic;
+    const topic = await deps.store.topics.get(name);
+    if (state.topics.size > 10_000) state.topics.clear();
+    state.topics.set(name, { topic, at: now });
+    return topic;
+  }
+
+  function refuse(
+    topic: string,
+    code: EventFailure["code"],
+    detail: string,
+  ): EventFailure {
+    rejected.inc({ topic, reason: code });
+    return { ok: false, code, detail };
+  }
+
+  async function publish(
+    state: EventState,
+    msg: Extract<EventMsg, { type: "publish" }>,
+    ctx: ActorContext<EventMsg>,
+  ): Promise<PublishResult | null> {
+    const now = ctx.clock.now();
+    const { event } = msg;
+    const topic = await topicNamed(state, event.topic, now);
+    if (!topic) {
+      return refuse(event.topic, "not_found", `No topic "${event.topic}"`);
+    }
+    const decision = authorize(msg.identity, "events:publish", {
+      owner: topic.owner,
+      grants: topic.grants,
+    });
+    if (!decision.ok) {
+      const visible = authorize(msg.identity, "topics:read", {
+        owner: topic.owner,
+        grants: topic.grants,
+      }).ok;
+      return visible
+        ? refuse(topic.name, "forbidden", decision.detail)
+        : refuse(event.topic, "not_found", `No topic "${event.topic}"`);
+    }
+    const cap = Math.min(
+      topic.maxBodyBytes ?? deps.maxBodyBytes,
+      deps.maxBodyBytes,
+    );
+    if (event.body.byteLength > cap) {
+      return refuse(
+        topic.name,
+        "payload_too_large",
+        `The body is larger than topic "${topic.name}" accepts (${cap} bytes)`,
+      );
+    }
+    if (event.idempotencyKey !== null) {
+      const key = `${topic.id}\n${event.idempotencyKey}`;
+      const inBatch = state.batchKeys.get(key);
+      if (inBatch) return { ok: true, id: inBatch, duplicate: true };
+      const stored = await deps.store.events.findByIdempotencyKey(
+        topic.id,
+        event.idempotencyKey,
+        now - topic.retentionMs,
+      );
+      if (stored) return { ok: true, id: stored, duplicate: true };
+    }
+    const id = nextId();
+    const pending: Pending = {
+      event: {
+        id,
+        topicId: topic.id,
+        method: event.method,
+        path: event.path,
+        query: event.query,
+        contentType: event.contentType,
+        headers: event.headers,
+        body: event.body,
+        sender: msg.identity.user,
+        receivedAt: now,
+        idempotencyKey: event.idempotencyKey,
+      },
+      topic: topic.name,
+      reply: topic.ack === "received" ? null : msg.reply,
+    };
+    state.batch.push(pending);
+    if (event.idempotencyKey !== null) {
+      state.batchKeys.set(`${topic.id}\n${event.idempotencyKey}`, id);
+    }
+    if (state.batch.length >= deps.batchMaxEvents) {
+      await flush(state, ctx);
+    } else if (!state.flushArmed) {
+      state.flushArmed = true;
+      ctx.setTimeout(
+        () => tell(ctx.self, { type: "flush" }),
+        deps.batchMaxDelayMs,
+      );
+    }
+    // `received`: answer now; `persisted`: the flush answers.
+    return pending.reply === null ? { ok: true, id, duplicate: false } : null;
+  }
+
+  async function flush(
+    state: EventState,
+    ctx: ActorContext<EventMsg>,
+  ): Promise<void> {
+    const batch = state.batch;
+    if (batch.length === 0) return;
+    state.batch = [];
+    state.batchKeys = new Map();
+    try {
+      await deps.store.events.append(batch.map((p) => p.event));
+    } catch (error) {
+      const sealed = error instanceof SealedError;
+      ctx.log.error("group commit failed", {
+        events: batch.length,
+        ...errorFields(error),
+      });
+      const unanswered: Pending[] = [];
+      for (const pending of batch) {
+        if (pending.reply) {
+          pending.reply(
+            sealed
+              ? {
+                ok: false,
+                code: "sealed",
+                detail: "The node was sealed before the event was stored",
+              }
+              : {
+                ok: false,
+                code: "store_unavailable",
+                detail: "The event could not be stored; retry later",
+              },
+          );
+        } else {
+          unanswered.push(pending);
+        }
+      }
+      // Events already answered (`received`) stay in memory and are tried again.
+      if (unanswered.length > 0) {
+        state.batch = [...unanswered, ...state.batch];
+        if (!state.flushArmed) {
+          state.flushArmed = true;
+          ctx.setTimeout(() => tell(ctx.self, { type: "flush" }), 1_000);
+        }
+      }
+      return;
+    }
+    batchSize.observe(batch.length);
+    const topicIds = new Set<string>();
+    for (const pending of batch) {
+      topicIds.add(pending.event.topicId);
+      accepted.inc({ topic: pending.topic });
+      pending.reply?.({ ok: true, id: pending.event.id, duplicate: false });
+    }
+    deps.onCommitted([...topicIds]);
+  }
+
+  async function view(
+    msg: Extract<EventMsg, { type: "get" }>,
+  ): Promise<{ ok: true; value: EventView } | EventFailure> {
+    const notFound: EventFailure = {
+      ok: false,
+      code: "not_found",
+      detail: `No event "${msg.id}"`,
+    };
+    const event = await deps.store.events.get(msg.id);
+    if (!event) return notFound;
+    const topic = await deps.store.topics.getById(event.topicId);
+    if (!topic) return notFound;
+    const mayRead = event.sender === msg.identity.user ||
+      authorize(msg.identity, "events:read", { owner: topic.owner }).ok;
+    if (!mayRead) return notFound;
+    const states = await deps.store.deliveries.eventState(event.id);
+    return {
+      ok: true,
+      value: {
+        id: event.id,
+        topic: topic.name,
+        method: event.method,
+        path: event.path,
+        query: event.query,
+        contentType: event.contentType,
+        headers: event.headers,
+        body: event.body.toBase64(),
+        sender: event.sender,
+        receivedAt: new Date(event.receivedAt).toISOString(),
+        deliveries: states.map((s) => ({
+          subscriptionId: s.subscriptionId,
+          state: s.state,
+          attempts: s.attempts,
+          at: s.at === null ? null : new Date(s.at).toISOString(),
+        })),
+      },
+    };
+  }
+
+  return {
+    name: "event",
+    init: () => ({
+      topics: new Map(),
+      batch: [],
+      batchKeys: new Map(),
+      flushArmed: false,
+    }),
+    async handle(state, msg, ctx) {
+      switch (msg.type) {
+        case "publish": {
+          const result = await publish(state, msg, ctx);
+          if (result) msg.reply(result);
+          return state;
+        }
+        case "flush":
+          state.flushArmed = false;
+          await flush(state, ctx);
+          return state;
+        case "topicChanged":
+          state.topics.delete(msg.name);
+          return state;
+        case "get":
+          msg.reply(await view(msg));
+          return state;
+        case "list": {
+          const topic = await deps.store.topics.get(msg.topic);
+          const readable = topic &&
+            authorize(msg.identity, "events:read", {
+              owner: topic.owner,
+              grants: topic.grants,
+            }).ok;
+          if (!topic || !readable) {
+            msg.reply({
+              ok: false,
+              code: "not_found",
+              detail: `No topic "${msg.topic}"`,
+            });
+            return state;
+          }
+          const metas = await deps.store.events.listMeta(
+            topic.id,
+            msg.afterSeq,
+            msg.limit,
+          );
+          msg.reply({
+            ok: true,
+            value: metas.map((m) => ({
+              id: m.id,
+              seq: m.seq,
+              method: m.method,
+              path: m.path,
+              query: m.query,
+              contentType: m.contentType,
+              sender: m.sender,
+              receivedAt: new Date(m.receivedAt).toISOString(),
+            })),
+          });
+          return state;
+        }
+        default: {
+          const _exhaustive: never = msg;
+          return state;
+        }
+      }
+    },
+    async terminate(state, ctx) {
+      // Commit what is open (a graceful stop, or a restart after a panic elsewhere).
+      await flush(state, ctx);
+    },
+  };
+}

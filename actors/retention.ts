@@ -1,0 +1,78 @@
+/**
+ * The `retention` actor: on a timer, removes each topic's events older than
+ * its retention. An event that leaves retention undelivered for some
+ * subscription is recorded in that subscription's failed list as expired
+ * (by the store) and counted in `miranda_events_expired_total{topic}`.
+ *
+ * Who may ask it: nobody; it runs on its own timer.
+ *
+ * @module
+ */
+
+import client from "prom-client";
+import { tell } from "./system.ts";
+import type { ActorContext, Behavior } from "./types.ts";
+import { SealedError } from "../security/envelope.ts";
+import type { Store } from "../store/mod.ts";
+
+/** Messages of the retention actor. */
+export type RetentionMsg = { type: "sweep" };
+
+/** What the retention actor needs. */
+export interface RetentionDeps {
+  store: Store;
+  sweepMs: number;
+  registry: client.Registry;
+}
+
+/** The retention actor's behavior. */
+export function retentionBehavior(
+  deps: RetentionDeps,
+): Behavior<null, RetentionMsg> {
+  const expired = new client.Counter({
+    name: "miranda_events_expired_total",
+    help:
+      "Events that left their topic's retention undelivered, per topic (one per subscription that missed it)",
+    labelNames: ["topic"],
+    registers: [deps.registry],
+  });
+  const arm = (ctx: ActorContext<RetentionMsg>) =>
+    ctx.setTimeout(() => tell(ctx.self, { type: "sweep" }), deps.sweepMs);
+  return {
+    name: "retention",
+    init(ctx) {
+      arm(ctx);
+      return null;
+    },
+    async handle(state, msg, ctx) {
+      switch (msg.type) {
+        case "sweep": {
+          const now = ctx.clock.now();
+          for (const topic of await deps.store.topics.list()) {
+            try {
+              const result = await deps.store.events.expire(
+                topic.id,
+                now - topic.retentionMs,
+              );
+              if (result.expiredUndelivered > 0) {
+                expired.inc({ topic: topic.name }, result.expiredUndelivered);
+                ctx.log.warn("events expired undelivered", {
+                  topic: topic.name,
+                  ...result,
+                });
+              }
+            } catch (error) {
+              if (!(error instanceof SealedError)) throw error;
+            }
+          }
+          arm(ctx);
+          return state;
+        }
+        default: {
+          const _exhaustive: never = msg.type;
+          return state;
+        }
+      }
+    },
+  };
+}

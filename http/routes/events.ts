@@ -1,0 +1,134 @@
+/**
+ * Events: `POST|PUT|DELETE /topics/{name}[/{path…}][?query]` publishes an
+ * event (202 `{id}` with a `Location`, or 200 for a repeated
+ * `idempotency-key`), and `GET /api/v1/events/{id}` shows one with its
+ * per-subscription state. The `event` actor authorises and stores.
+ *
+ * Kept with the event (and replayed to subscribers): the method, the path
+ * suffix and query, `content-type`, and the headers in
+ * {@linkcode KEPT_HEADERS}. Everything else (authorization above all) is
+ * dropped.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import { z } from "@hono/zod-openapi";
+import { ask } from "../../actors/system.ts";
+import type { ActorRef } from "../../actors/types.ts";
+import type { EventMsg, EventView, PublishResult } from "../../actors/event.ts";
+import { callActor } from "../actor_call.ts";
+import type { AppEnv } from "../env.ts";
+import { requireIdentity } from "../middleware/auth.ts";
+import { ProblemError } from "../problem.ts";
+import { TOPIC_NAME } from "./names.ts";
+
+/** Request headers kept with an event and sent on to subscribers. */
+export const KEPT_HEADERS: readonly string[] = [
+  "content-encoding",
+  "content-language",
+  "traceparent",
+  "tracestate",
+  "x-correlation-id",
+  "x-event-type",
+];
+
+/** Longest path suffix and query accepted. */
+export const MAX_PATH_SUFFIX = 2048;
+export const MAX_QUERY = 4096;
+/** Longest idempotency key accepted. */
+export const MAX_IDEMPOTENCY_KEY = 256;
+
+const EVENT_ID = z.uuid();
+
+/** Routes for publishing and reading events. */
+export function eventRoutes(
+  deps: { event: ActorRef<EventMsg>; askTimeoutMs: number },
+): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const publish = async (c: import("hono").Context<AppEnv>) => {
+    const identity = requireIdentity(c);
+    const name = c.req.param("name") ?? "";
+    if (!TOPIC_NAME.safeParse(name).success) {
+      throw new ProblemError("not_found", {
+        detail: `No topic "${name.slice(0, 130)}"`,
+      });
+    }
+    const url = new URL(c.req.url);
+    const path = url.pathname.slice(`/topics/${name}`.length);
+    if (path.length > MAX_PATH_SUFFIX) {
+      throw new ProblemError("validation_failed", {
+        detail: `The path suffix is longer than ${MAX_PATH_SUFFIX}`,
+      });
+    }
+    if (
+      /(^|\/)(\.|%2e){2}(\/|$)/i.test(path) ||
+      /(^|\/)(\.|%2e)(\/|$)/i.test(path)
+    ) {
+      throw new ProblemError("validation_failed", {
+        detail: 'The path suffix may not have "." or ".." segments',
+      });
+    }
+    const query = url.search.slice(1);
+    if (query.length > MAX_QUERY) {
+      throw new ProblemError("validation_failed", {
+        detail: `The query is longer than ${MAX_QUERY}`,
+      });
+    }
+    const idempotencyKey = c.req.header("idempotency-key") ?? null;
+    if (
+      idempotencyKey !== null &&
+      (idempotencyKey.length === 0 ||
+        idempotencyKey.length > MAX_IDEMPOTENCY_KEY)
+    ) {
+      throw new ProblemError("validation_failed", {
+        detail: `"idempotency-key" must be 1-${MAX_IDEMPOTENCY_KEY} characters`,
+      });
+    }
+    const headers: Record<string, string> = {};
+    for (const header of KEPT_HEADERS) {
+      const value = c.req.header(header);
+      if (value !== undefined) headers[header] = value;
+    }
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    const result = await ask<EventMsg, PublishResult>(deps.event, (reply) => ({
+      type: "publish",
+      identity,
+      requestId: c.get("requestId"),
+      event: {
+        topic: name,
+        method: c.req.method as "POST" | "PUT" | "DELETE",
+        path,
+        query,
+        contentType: c.req.header("content-type") ?? null,
+        headers,
+        body,
+        idempotencyKey,
+      },
+      reply,
+    }), { timeoutMs: deps.askTimeoutMs });
+    if (!result.ok) {
+      throw new ProblemError(result.code, { detail: result.detail });
+    }
+    return c.json({ id: result.id }, result.duplicate ? 200 : 202, {
+      location: `/api/v1/events/${result.id}`,
+    });
+  };
+  for (const pattern of ["/topics/:name", "/topics/:name/*"]) {
+    app.on(["POST", "PUT", "DELETE"], pattern, publish);
+  }
+  app.get("/api/v1/events/:id", async (c) => {
+    const id = c.req.param("id");
+    if (!EVENT_ID.safeParse(id).success) {
+      throw new ProblemError("not_found", {
+        detail: `No event "${id.slice(0, 64)}"`,
+      });
+    }
+    const view = await callActor<EventMsg, EventView>(deps.event, c, {
+      type: "get",
+      id,
+    }, deps.askTimeoutMs);
+    return c.json(view);
+  });
+  return app;
+}
