@@ -454,6 +454,14 @@ export function userBehavior(deps: UserDeps): Behavior<null, UserMsg> {
             detail: `Unknown scope "${unknown[0]}"`,
           });
         }
+        if (msg.scopes.includes("admin") && !user.roles.includes("admin")) {
+          return msg.reply({
+            ok: false,
+            code: "validation_failed",
+            detail:
+              `User "${user.name}" is not an admin; a token of theirs cannot carry the "admin" scope`,
+          });
+        }
         const minted = await newAgentToken();
         const record: AgentTokenRecord = {
           id: crypto.randomUUID(),
