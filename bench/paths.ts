@@ -1,0 +1,7 @@
+/**
+ * Path helpers shared by the bench modules.
+ *
+ * @module
+ */
+
+export { fileURLToPath as fromFileUrl } from "node:url";
