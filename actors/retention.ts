@@ -1,6 +1,6 @@
 /**
  * The `retention` actor: on a timer, removes each topic's events older than
- * its retention. An event that leaves retention undelivered for some
+ * its retention, and audit records older than the audit retention. An event that leaves retention undelivered for some
  * subscription is recorded in that subscription's failed list as expired
  * (by the store) and counted in `miranda_events_expired_total{topic}`.
  *
@@ -22,6 +22,8 @@ export type RetentionMsg = { type: "sweep" };
 export interface RetentionDeps {
   store: Store;
   sweepMs: number;
+  /** Audit records older than this are pruned. */
+  auditRetentionMs: number;
   registry: client.Registry;
 }
 
@@ -64,6 +66,14 @@ export function retentionBehavior(
             } catch (error) {
               if (!(error instanceof SealedError)) throw error;
             }
+          }
+          const pruned = await deps.store.audit.prune(
+            new Date(now - deps.auditRetentionMs).toISOString(),
+          );
+          if (pruned > 0) {
+            ctx.log.info("pruned audit records past retention", {
+              count: pruned,
+            });
           }
           arm(ctx);
           return state;

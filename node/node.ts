@@ -25,6 +25,7 @@ import type { Config } from "../config/keys.ts";
 import { createApp } from "../http/app.ts";
 import { authenticate } from "../http/middleware/auth.ts";
 import { RateLimiter } from "../http/rate_limit.ts";
+import { actorRoutes } from "../http/routes/actors.ts";
 import { authRoutes } from "../http/routes/auth.ts";
 import { eventRoutes } from "../http/routes/events.ts";
 import { subscriptionRoutes } from "../http/routes/subscriptions.ts";
@@ -252,7 +253,12 @@ export async function startNode(
     },
   }));
   await system.spawn(
-    retentionBehavior({ store, sweepMs: config.retentionSweepMs, registry }),
+    retentionBehavior({
+      store,
+      sweepMs: config.retentionSweepMs,
+      auditRetentionMs: config.auditRetentionDays * 86_400_000,
+      registry,
+    }),
   );
   const topicNames = new Map(
     (await store.topics.list()).map((t) => [t.id, t.name]),
@@ -301,10 +307,12 @@ export async function startNode(
         tokenKeys,
         failures,
         askTimeoutMs: config.askTimeoutMs,
+        audit: (entry) => recordAudit(store.audit, entry),
       }),
       userRoutes({ user, askTimeoutMs: config.askTimeoutMs }),
       topicRoutes({ topic, event, askTimeoutMs: config.askTimeoutMs }),
       eventRoutes({ event, askTimeoutMs: config.askTimeoutMs }),
+      actorRoutes({ poison: () => system.poison() }),
       subscriptionRoutes({ subscription, askTimeoutMs: config.askTimeoutMs }),
     ],
   });

@@ -18,6 +18,8 @@ import type { TokenKeys } from "../../node/token_keys.ts";
 import type { AppEnv } from "../env.ts";
 import { limitFailures, requireIdentity } from "../middleware/auth.ts";
 import { apiRouter } from "../openapi.ts";
+import { authorize } from "../../identity/authorize.ts";
+import type { AuditEntry } from "../../store/audit.ts";
 import { ProblemError } from "../problem.ts";
 import type { RateLimiter } from "../rate_limit.ts";
 import { USER_NAME } from "./names.ts";
@@ -62,6 +64,8 @@ export function authRoutes(
     tokenKeys: TokenKeys;
     failures: RateLimiter;
     askTimeoutMs: number;
+    /** Appends an audit record (for key rotation, which no actor owns). */
+    audit: (entry: AuditEntry) => Promise<unknown>;
   },
 ): OpenAPIHono<AppEnv> {
   const app = apiRouter();
@@ -204,6 +208,37 @@ export function authRoutes(
   app.get(
     "/.well-known/jwks.json",
     async (c) => c.json(await deps.tokenKeys.jwks()),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/api/v1/token/keys/rotate",
+      summary:
+        "New access-token signing key (admin); old keys stay in the JWKS until their tokens expire",
+      responses: {
+        200: {
+          description: "The new key id",
+          ...json(z.object({ kid: z.string() })),
+        },
+      },
+    }),
+    async (c) => {
+      const identity = requireIdentity(c);
+      const decision = authorize(identity, "tokens:write");
+      if (!decision.ok) {
+        throw new ProblemError("forbidden", { detail: decision.detail });
+      }
+      const kid = await deps.tokenKeys.rotate();
+      await deps.audit({
+        actor: identity.user,
+        action: "token.keys.rotate",
+        resource: "node",
+        requestId: c.get("requestId"),
+        detail: { kid },
+      });
+      return c.json({ kid }, 200);
+    },
   );
   return app;
 }
