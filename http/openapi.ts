@@ -7,7 +7,13 @@
  * @module
  */
 
-import { type Hook, OpenAPIHono } from "@hono/zod-openapi";
+import {
+  createRoute,
+  type Hook,
+  OpenAPIHono,
+  type RouteConfig,
+  z,
+} from "@hono/zod-openapi";
 import type { AppEnv } from "./env.ts";
 import { ProblemError } from "./problem.ts";
 
@@ -40,4 +46,32 @@ export const validationHook: Hook<unknown, AppEnv, string, unknown> = (
 /** A router for API routes with Miranda's validation hook. */
 export function apiRouter(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+}
+
+/** A required JSON request body validated by `schema`. */
+export function jsonBody<T extends z.ZodType>(schema: T) {
+  return {
+    body: { required: true, content: { "application/json": { schema } } },
+  };
+}
+
+/** A route whose request is validated (params, query, body) and whose answer is documented as JSON. */
+export function apiRoute<const R extends NonNullable<RouteConfig["request"]>>(
+  method: "get" | "post" | "put" | "patch" | "delete",
+  path: string,
+  summary: string,
+  extra: { request: R },
+) {
+  return createRoute({
+    method,
+    path,
+    summary,
+    request: extra.request,
+    responses: {
+      200: {
+        description: "OK",
+        content: { "application/json": { schema: z.any() } },
+      },
+    },
+  });
 }

@@ -7,18 +7,13 @@
  * @module
  */
 
-import {
-  createRoute,
-  type OpenAPIHono,
-  type RouteConfig,
-  z,
-} from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { SubscriptionMsg } from "../../actors/subscription.ts";
 import type { ActorRef } from "../../actors/types.ts";
 import { type ActorRequest, callActor } from "../actor_call.ts";
 import type { AppEnv } from "../env.ts";
-import { apiRouter } from "../openapi.ts";
+import { apiRoute, apiRouter, jsonBody } from "../openapi.ts";
 import { TOPIC_NAME } from "./names.ts";
 
 const HTTP_URL = z.url({ protocol: /^https?$/ })
@@ -76,10 +71,6 @@ const Page = z.object({
   after: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
-const anyJson = { content: { "application/json": { schema: z.any() } } };
-const body = <T extends z.ZodType>(schema: T) => ({
-  body: { required: true, content: { "application/json": { schema } } },
-});
 
 /** Routes for subscriptions, their secrets, deliveries and failed lists. */
 export function subscriptionRoutes(
@@ -96,27 +87,14 @@ export function subscriptionRoutes(
       message,
       deps.askTimeoutMs,
     );
-  const route = <const R extends NonNullable<RouteConfig["request"]>>(
-    method: "get" | "post" | "patch" | "delete",
-    path: string,
-    summary: string,
-    extra: { request: R },
-  ) =>
-    createRoute({
-      method,
-      path,
-      summary,
-      request: extra.request,
-      responses: { 200: { description: "OK", ...anyJson } },
-    });
 
   app.openapi(
-    route(
+    apiRoute(
       "post",
       "/api/v1/subscriptions",
       "Subscribe to a topic (needs subscribe on it); the secret is shown",
       {
-        request: body(SubscriptionCreate),
+        request: jsonBody(SubscriptionCreate),
       },
     ),
     async (c) => {
@@ -130,7 +108,7 @@ export function subscriptionRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "get",
       "/api/v1/subscriptions",
       "Your subscriptions (all for admins)",
@@ -141,7 +119,7 @@ export function subscriptionRoutes(
     },
   );
   app.openapi(
-    route("get", "/api/v1/subscriptions/{id}", "One subscription", {
+    apiRoute("get", "/api/v1/subscriptions/{id}", "One subscription", {
       request: { params: IdParam },
     }),
     async (c) => {
@@ -150,12 +128,12 @@ export function subscriptionRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "patch",
       "/api/v1/subscriptions/{id}",
       "Change a subscription; makes a new version",
       {
-        request: { params: IdParam, ...body(SubscriptionPatch) },
+        request: { params: IdParam, ...jsonBody(SubscriptionPatch) },
       },
     ),
     async (c) => {
@@ -170,7 +148,7 @@ export function subscriptionRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "delete",
       "/api/v1/subscriptions/{id}",
       "Delete a subscription; says how many events it had not delivered",
@@ -187,7 +165,7 @@ export function subscriptionRoutes(
     const [action, paused] of [["pause", true], ["resume", false]] as const
   ) {
     app.openapi(
-      route(
+      apiRoute(
         "post",
         `/api/v1/subscriptions/{id}/${action}`,
         `${action === "pause" ? "Pause" : "Resume"} delivery`,
@@ -202,7 +180,7 @@ export function subscriptionRoutes(
     );
   }
   app.openapi(
-    route(
+    apiRoute(
       "get",
       "/api/v1/subscriptions/{id}/versions",
       "Versions of a subscription's settings",
@@ -216,7 +194,7 @@ export function subscriptionRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "get",
       "/api/v1/subscriptions/{id}/secret",
       "The signing secret (owner, admin)",
@@ -230,7 +208,7 @@ export function subscriptionRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "post",
       "/api/v1/subscriptions/{id}/secret/rotate",
       "New signing secret; the old one also signs for a grace period",
@@ -259,7 +237,7 @@ export function subscriptionRoutes(
   );
   for (const kind of ["deliveries", "failed"] as const) {
     app.openapi(
-      route(
+      apiRoute(
         "get",
         `/api/v1/subscriptions/{id}/${kind}`,
         kind === "deliveries" ? "Delivered events" : "Failed events",
@@ -284,7 +262,7 @@ export function subscriptionRoutes(
     );
   }
   app.openapi(
-    route(
+    apiRoute(
       "post",
       "/api/v1/subscriptions/{id}/failed/{eventId}/replay",
       "Replay one failed event",
@@ -298,7 +276,7 @@ export function subscriptionRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "post",
       "/api/v1/subscriptions/{id}/failed/replay",
       "Replay every failed event",

@@ -7,12 +7,7 @@
  * @module
  */
 
-import {
-  createRoute,
-  type OpenAPIHono,
-  type RouteConfig,
-  z,
-} from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { EventMsg, EventSummary } from "../../actors/event.ts";
 import type { TopicMsg } from "../../actors/topic.ts";
@@ -20,7 +15,7 @@ import type { ActorRef } from "../../actors/types.ts";
 import type { TopicRecord } from "../../store/mod.ts";
 import { type ActorRequest, callActor } from "../actor_call.ts";
 import type { AppEnv } from "../env.ts";
-import { apiRouter } from "../openapi.ts";
+import { apiRoute, apiRouter, jsonBody } from "../openapi.ts";
 import { formatDuration, RETENTION } from "./duration.ts";
 import { TOPIC_NAME } from "./names.ts";
 
@@ -54,10 +49,6 @@ const EventsQuery = z.object({
   after: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
-const anyJson = { content: { "application/json": { schema: z.any() } } };
-const body = <T extends z.ZodType>(schema: T) => ({
-  body: { required: true, content: { "application/json": { schema } } },
-});
 
 /** The API's view of a topic: retention as a duration. */
 function topicView(topic: TopicRecord) {
@@ -83,27 +74,14 @@ export function topicRoutes(
   const app = apiRouter();
   const call = <T>(c: Context<AppEnv>, message: ActorRequest<TopicMsg>) =>
     callActor<TopicMsg, T>(deps.topic, c, message, deps.askTimeoutMs);
-  const route = <const R extends NonNullable<RouteConfig["request"]>>(
-    method: "get" | "post" | "patch" | "put" | "delete",
-    path: string,
-    summary: string,
-    extra: { request: R },
-  ) =>
-    createRoute({
-      method,
-      path,
-      summary,
-      request: extra.request,
-      responses: { 200: { description: "OK", ...anyJson } },
-    });
 
   app.openapi(
-    route(
+    apiRoute(
       "post",
       "/api/v1/topics",
       "Create a topic (publishers, admins); you own it",
       {
-        request: body(TopicCreate),
+        request: jsonBody(TopicCreate),
       },
     ),
     async (c) => {
@@ -119,14 +97,14 @@ export function topicRoutes(
     },
   );
   app.openapi(
-    route("get", "/api/v1/topics", "Topics you may see", { request: {} }),
+    apiRoute("get", "/api/v1/topics", "Topics you may see", { request: {} }),
     async (c) => {
       const topics = await call<TopicRecord[]>(c, { type: "list" });
       return c.json({ items: topics.map(topicView) });
     },
   );
   app.openapi(
-    route("get", "/api/v1/topics/{name}", "One topic", {
+    apiRoute("get", "/api/v1/topics/{name}", "One topic", {
       request: { params: NameParam },
     }),
     async (c) => {
@@ -137,12 +115,12 @@ export function topicRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "patch",
       "/api/v1/topics/{name}",
       "Change a topic (owner, admin); makes a new version",
       {
-        request: { params: NameParam, ...body(TopicPatch) },
+        request: { params: NameParam, ...jsonBody(TopicPatch) },
       },
     ),
     async (c) => {
@@ -160,7 +138,7 @@ export function topicRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "delete",
       "/api/v1/topics/{name}",
       "Delete a topic (owner; admin when it has subscriptions)",
@@ -174,7 +152,7 @@ export function topicRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "get",
       "/api/v1/topics/{name}/versions",
       "Versions of a topic's settings",
@@ -188,12 +166,12 @@ export function topicRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "put",
       "/api/v1/topics/{name}/grants/{principal}",
       "Grant publish and/or subscribe (owner, admin)",
       {
-        request: { params: GrantParam, ...body(GrantBody) },
+        request: { params: GrantParam, ...jsonBody(GrantBody) },
       },
     ),
     async (c) => {
@@ -209,7 +187,7 @@ export function topicRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "delete",
       "/api/v1/topics/{name}/grants/{principal}",
       "Remove a grant (owner, admin)",
@@ -228,7 +206,7 @@ export function topicRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "get",
       "/api/v1/topics/{name}/events",
       "A topic's events, oldest first (cursor: `after` = last seq)",

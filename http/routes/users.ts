@@ -8,18 +8,13 @@
  * @module
  */
 
-import {
-  createRoute,
-  type OpenAPIHono,
-  type RouteConfig,
-  z,
-} from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { ActorRef } from "../../actors/types.ts";
 import type { UserMsg } from "../../actors/user.ts";
 import { type ActorRequest, callActor } from "../actor_call.ts";
 import type { AppEnv } from "../env.ts";
-import { apiRouter } from "../openapi.ts";
+import { apiRoute, apiRouter, jsonBody } from "../openapi.ts";
 import { GROUP_NAME, USER_NAME } from "./names.ts";
 
 const ROLE = z.string().min(1).max(64).regex(/^[a-z][a-z0-9_-]*$/);
@@ -74,14 +69,6 @@ const AuditListQuery = z.object({
   limit: Limit,
 });
 
-const json = <T extends z.ZodType>(schema: T) => ({
-  content: { "application/json": { schema } },
-});
-const anyJson = { content: { "application/json": { schema: z.any() } } };
-const body = <T extends z.ZodType>(schema: T) => ({
-  body: { required: true, ...json(schema) },
-});
-
 /** Routes for users, keys, groups, agent tokens and the audit log. */
 export function userRoutes(
   deps: { user: ActorRef<UserMsg>; askTimeoutMs: number },
@@ -92,23 +79,10 @@ export function userRoutes(
     message: ActorRequest<UserMsg>,
   ): Promise<T> =>
     callActor<UserMsg, T>(deps.user, c, message, deps.askTimeoutMs);
-  const route = <const R extends RouteRequest>(
-    method: "get" | "post" | "patch" | "delete",
-    path: string,
-    summary: string,
-    extra: { request: R },
-  ) =>
-    createRoute({
-      method,
-      path,
-      summary,
-      request: extra.request,
-      responses: { 200: { description: "OK", ...anyJson } },
-    });
 
   app.openapi(
-    route("post", "/api/v1/users", "Create a user (admin)", {
-      request: body(UserCreate),
+    apiRoute("post", "/api/v1/users", "Create a user (admin)", {
+      request: jsonBody(UserCreate),
     }),
     async (c) => {
       const b = c.req.valid("json");
@@ -124,7 +98,7 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "get",
       "/api/v1/users",
       "List users (admin); `?email=` finds one by e-mail",
@@ -149,7 +123,7 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route("get", "/api/v1/users/{name}", "One user (admin or self)", {
+    apiRoute("get", "/api/v1/users/{name}", "One user (admin or self)", {
       request: { params: NameParam },
     }),
     async (c) => {
@@ -160,12 +134,12 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "patch",
       "/api/v1/users/{name}",
       "Change roles, groups or e-mail (admin); makes a new version",
       {
-        request: { params: NameParam, ...body(UserPatch) },
+        request: { params: NameParam, ...jsonBody(UserPatch) },
       },
     ),
     async (c) => {
@@ -184,7 +158,7 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "delete",
       "/api/v1/users/{name}",
       "Delete a user; their sessions and tokens end at once (admin)",
@@ -200,7 +174,7 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "get",
       "/api/v1/users/{name}/versions",
       "Versions of a user's settings",
@@ -217,12 +191,12 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "post",
       "/api/v1/users/{name}/keys",
       "Add a public key (admin or self)",
       {
-        request: { params: NameParam, ...body(KeyAdd) },
+        request: { params: NameParam, ...jsonBody(KeyAdd) },
       },
     ),
     async (c) => {
@@ -238,7 +212,7 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "delete",
       "/api/v1/users/{name}/keys/{keyId}",
       "Revoke a key (admin or self)",
@@ -257,8 +231,8 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route("post", "/api/v1/groups", "Create a group (admin)", {
-      request: body(GroupCreate),
+    apiRoute("post", "/api/v1/groups", "Create a group (admin)", {
+      request: jsonBody(GroupCreate),
     }),
     async (c) => {
       const b = c.req.valid("json");
@@ -272,7 +246,7 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route("get", "/api/v1/groups", "List groups (admin)", { request: {} }),
+    apiRoute("get", "/api/v1/groups", "List groups (admin)", { request: {} }),
     async (c) => {
       return c.json({
         items: await call(c, { type: "listGroups" }),
@@ -280,7 +254,7 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route("delete", "/api/v1/groups/{name}", "Delete a group (admin)", {
+    apiRoute("delete", "/api/v1/groups/{name}", "Delete a group (admin)", {
       request: { params: GroupParam },
     }),
     async (c) => {
@@ -291,12 +265,12 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "post",
       "/api/v1/agent-tokens",
       "Mint a long-lived agent token for a user (admin); shown once",
       {
-        request: body(AgentTokenCreate),
+        request: jsonBody(AgentTokenCreate),
       },
     ),
     async (c) => {
@@ -314,7 +288,7 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "get",
       "/api/v1/agent-tokens",
       "List agent tokens (admin; never the tokens themselves)",
@@ -332,7 +306,7 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "delete",
       "/api/v1/agent-tokens/{id}",
       "Revoke an agent token (admin)",
@@ -349,7 +323,7 @@ export function userRoutes(
     },
   );
   app.openapi(
-    route(
+    apiRoute(
       "get",
       "/api/v1/audit",
       "The audit log (admin): filters and cursor pagination",
@@ -378,5 +352,3 @@ export function userRoutes(
   );
   return app;
 }
-
-type RouteRequest = NonNullable<RouteConfig["request"]>;
