@@ -18,6 +18,8 @@ export interface SinkStats {
   unique: number | null;
   missingId: number;
   latencies: number[];
+  /** `webhook-id` → arrival wall time (latency mode only). */
+  arrivals: Record<string, number>;
 }
 
 /** A running sink. */

@@ -1,10 +1,469 @@
 /**
- * Miranda's figures (filled in below).
+ * Miranda's figures, each scenario on a freshly started server (a real
+ * `mod.ts start --insecure-http` process with a fresh temporary data
+ * directory), driven through the documented API only.
  *
  * @module
  */
 
-import type { Scenario } from "../figures.ts";
+import type { Measurement, Scenario, ScenarioContext } from "../figures.ts";
+import {
+  createSubscription,
+  createTopic,
+  forEachConcurrently,
+  type Miranda,
+  publishMany,
+  setPaused,
+  startMiranda,
+} from "../miranda/server.ts";
+import { sleep } from "../procs.ts";
+import { type Sink, type SinkStats, wallNow } from "../sink.ts";
+import { percentile } from "../stats.ts";
+import { makeBody, runWrk } from "../wrk.ts";
+import { wrkDetail, wrkMissing } from "./baselines.ts";
+
+const MB = 1024 * 1024;
+
+let probe: Promise<string | null> | null = null;
+
+/**
+ * Whether this checkout can be measured at all: the server starts, the admin
+ * logs in, a topic, an event and a paused subscription can be made. Asked
+ * once per bench run.
+ */
+function mirandaMissing(ctx: ScenarioContext): Promise<string | null> {
+  probe ??= (async () => {
+    try {
+      const sink = await ctx.sink();
+      await using m = await startMiranda();
+      await createTopic(m, "bench-probe", "persisted");
+      await publishMany(m, "bench-probe", 1);
+      const id = await createSubscription(m, {
+        topic: "bench-probe",
+        url: `${sink.url}in/probe`,
+        ordered: false,
+        maxInFlight: 64,
+      });
+      await setPaused(m, id, true);
+      await setPaused(m, id, false);
+      return null;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return `Miranda cannot be driven yet (${message.split("\n")[0]})`;
+    }
+  })();
+  return probe;
+}
+
+function needsWrkAndMiranda(ctx: ScenarioContext): Promise<string | null> {
+  return wrkMissing().then((r) => r ?? mirandaMissing(ctx));
+}
+
+/** Publishes `count` events to `topic`: wrk for big counts, fetch for small. */
+async function fill(
+  ctx: ScenarioContext,
+  m: Miranda,
+  topic: string,
+  count: number,
+): Promise<{ accepted: number; seconds: number }> {
+  const t0 = performance.now();
+  if (count <= 5_000) {
+    await publishMany(m, topic, count, { bodyBytes: ctx.sizes.bodyBytes });
+    return { accepted: count, seconds: (performance.now() - t0) / 1000 };
+  }
+  const r = await runWrk({
+    url: `${m.url}/topics/${topic}`,
+    headers: { Authorization: m.bearer },
+    bodyBytes: ctx.sizes.bodyBytes,
+    connections: ctx.sizes.wrkConnections,
+    threads: ctx.sizes.wrkThreads,
+    durationSec: 3_600,
+    stopAfter2xx: count,
+  });
+  if (r.counted2xx === null || r.counted2xx < count) {
+    throw new Error(
+      `Filling ${topic}: only ${
+        r.counted2xx ?? 0
+      } of ${count} events accepted (${r.non2xx} non-2xx)`,
+    );
+  }
+  ctx.progress(
+    `published ${r.requests} events to ${topic} in ${
+      r.durationSec.toFixed(1)
+    } s`,
+  );
+  return { accepted: r.requests - r.non2xx, seconds: r.durationSec };
+}
+
+/** Seconds allowed for `n` deliveries: generous, but bounded. */
+function deliveryTimeoutMs(n: number): number {
+  return Math.max(30_000, (n / 200) * 1000);
+}
+
+/**
+ * Resumes the paused subscriptions `ids` and measures until the sink saw
+ * `target` requests: deliveries per second from the resume.
+ */
+async function drain(
+  m: Miranda,
+  sink: Sink,
+  ids: string[],
+  target: number,
+): Promise<{ perSec: number; seconds: number; stats: SinkStats }> {
+  await sink.reset({ target, unique: ids.length === 1 });
+  const t0 = wallNow();
+  await forEachConcurrently(ids, 8, (id) => setPaused(m, id, false));
+  const stats = await sink.waitTarget(deliveryTimeoutMs(target));
+  const seconds = (stats.targetAt! - t0) / 1000;
+  return { perSec: target / seconds, seconds, stats };
+}
+
+function deliveryDetail(
+  r: { seconds: number; stats: SinkStats },
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const s = r.stats;
+  return {
+    ...extra,
+    seconds: r.seconds,
+    sinkCount: s.count,
+    uniqueWebhookIds: s.unique,
+    missingWebhookId: s.missingId,
+    sinkPerSecond: s.perSecond,
+  };
+}
+
+const ingest: Scenario = {
+  name: "ingest",
+  kind: "miranda",
+  check: needsWrkAndMiranda,
+  run: async (ctx) => {
+    await using m = await startMiranda();
+    await createTopic(m, "bench-persisted", "persisted");
+    await createTopic(m, "bench-received", "received");
+    const out: Record<string, Measurement> = {};
+    for (
+      const [figure, topic] of [
+        ["ingest_persisted", "bench-persisted"],
+        ["ingest_received", "bench-received"],
+      ] as const
+    ) {
+      const options = {
+        url: `${m.url}/topics/${topic}`,
+        headers: { Authorization: m.bearer },
+        bodyBytes: ctx.sizes.bodyBytes,
+        connections: ctx.sizes.wrkConnections,
+        threads: ctx.sizes.wrkThreads,
+      };
+      await runWrk({ ...options, durationSec: 1 }); // warm-up
+      const r = await runWrk({ ...options, durationSec: ctx.sizes.wrkSec });
+      if (r.okPerSec === 0) {
+        throw new Error(`No event accepted on ${topic}:\n${r.output}`);
+      }
+      out[figure] = {
+        value: r.okPerSec,
+        detail: { ...wrkDetail(r), rssMB: (await m.rss()) / MB },
+      };
+    }
+    return out;
+  },
+};
+
+const delivery: Scenario = {
+  name: "delivery",
+  kind: "miranda",
+  check: needsWrkAndMiranda,
+  run: async (ctx) => {
+    const sink = await ctx.sink();
+    await using m = await startMiranda();
+    await createTopic(m, "bench-delivery", "persisted");
+    const id = await createSubscription(m, {
+      topic: "bench-delivery",
+      url: `${sink.url}in/delivery`,
+      ordered: false,
+      maxInFlight: 64,
+    });
+    await setPaused(m, id, true);
+    const filled = await fill(ctx, m, "bench-delivery", ctx.sizes.backlog);
+    const r = await drain(m, sink, [id], ctx.sizes.backlog);
+    return {
+      delivery: {
+        value: r.perSec,
+        detail: deliveryDetail(r, { backlog: filled.accepted }),
+      },
+    };
+  },
+};
+
+const deliveryOrdered: Scenario = {
+  name: "delivery_ordered",
+  kind: "miranda",
+  check: needsWrkAndMiranda,
+  run: async (ctx) => {
+    const sink = await ctx.sink();
+    await using m = await startMiranda();
+    await createTopic(m, "bench-ordered", "persisted");
+    const id = await createSubscription(m, {
+      topic: "bench-ordered",
+      url: `${sink.url}in/ordered`,
+      ordered: true,
+      maxInFlight: 1,
+    });
+    await setPaused(m, id, true);
+    const filled = await fill(
+      ctx,
+      m,
+      "bench-ordered",
+      ctx.sizes.orderedBacklog,
+    );
+    const r = await drain(m, sink, [id], ctx.sizes.orderedBacklog);
+    return {
+      delivery_ordered: {
+        value: r.perSec,
+        detail: deliveryDetail(r, { backlog: filled.accepted }),
+      },
+    };
+  },
+};
+
+const fanout: Scenario = {
+  name: "fanout",
+  kind: "miranda",
+  check: needsWrkAndMiranda,
+  run: async (ctx) => {
+    const sink = await ctx.sink();
+    await using m = await startMiranda();
+    await createTopic(m, "bench-fanout", "persisted");
+    const ids: string[] = [];
+    const n = ctx.sizes.fanoutSubscriptions;
+    await forEachConcurrently([...Array(n).keys()], 8, async (i) => {
+      const id = await createSubscription(m, {
+        topic: "bench-fanout",
+        url: `${sink.url}in/fanout/${i}`,
+        ordered: false,
+        maxInFlight: 64,
+      });
+      await setPaused(m, id, true);
+      ids.push(id);
+    });
+    const filled = await fill(ctx, m, "bench-fanout", ctx.sizes.fanoutEvents);
+    const r = await drain(m, sink, ids, n * ctx.sizes.fanoutEvents);
+    return {
+      fanout: {
+        value: r.perSec,
+        detail: deliveryDetail(r, {
+          subscriptions: n,
+          events: filled.accepted,
+        }),
+      },
+    };
+  },
+};
+
+const latency: Scenario = {
+  name: "latency",
+  kind: "miranda",
+  check: needsWrkAndMiranda,
+  run: async (ctx) => {
+    const sink = await ctx.sink();
+    await using m = await startMiranda();
+    await createTopic(m, "bench-latency", "persisted");
+    await createSubscription(m, {
+      topic: "bench-latency",
+      url: `${sink.url}in/latency`,
+      ordered: false,
+      maxInFlight: 64,
+    });
+    // Warm-up: a second at the target rate, delivered, then measured afresh.
+    await sink.reset({ target: ctx.sizes.latencyRate });
+    await paced(m, ctx.sizes.latencyRate, 1, ctx.sizes.bodyBytes);
+    await sink.waitTarget(30_000);
+    const total = ctx.sizes.latencyRate * ctx.sizes.latencySec;
+    await sink.reset({ target: total, latency: true });
+    const sent = await paced(
+      m,
+      ctx.sizes.latencyRate,
+      ctx.sizes.latencySec,
+      ctx.sizes.bodyBytes,
+    );
+    const stats = await sink.waitTarget(deliveryTimeoutMs(total));
+    // accept → sink: from the 202 (as the publisher saw it) to the arrival
+    // of the same event id at the sink.
+    const fromAccept: number[] = [];
+    for (const [id, acceptedAt] of sent.acceptedAt) {
+      const arrived = stats.arrivals[id];
+      if (arrived !== undefined) fromAccept.push(arrived - acceptedAt);
+    }
+    const l = Float64Array.from(fromAccept).sort();
+    const fromSend = Float64Array.from(stats.latencies).sort();
+    if (l.length < total * 0.99) {
+      throw new Error(
+        `Only ${l.length} of ${total} events were matched accept → sink by id`,
+      );
+    }
+    const detail = {
+      events: total,
+      matched: l.length,
+      sendLagMaxMs: sent.maxLagMs,
+      publishRoundTripMs: sent.acceptMs,
+      sendToSinkMs: {
+        p50: percentile(fromSend, 50),
+        p99: percentile(fromSend, 99),
+        p999: percentile(fromSend, 99.9),
+      },
+      maxMs: l[l.length - 1],
+    };
+    return {
+      latency_p50: { value: percentile(l, 50), detail },
+      latency_p99: { value: percentile(l, 99) },
+      latency_p999: { value: percentile(l, 99.9) },
+    };
+  },
+};
+
+/**
+ * Publishes at `rate` events/s for `seconds`, open loop (a late answer does
+ * not delay the next send), each event carrying its send time in
+ * `x-correlation-id` (kept and forwarded by Miranda) and in its body.
+ */
+async function paced(
+  m: Miranda,
+  rate: number,
+  seconds: number,
+  bodyBytes: number,
+): Promise<{
+  maxLagMs: number;
+  acceptMs: { p50: number; p99: number };
+  acceptedAt: Map<string, number>;
+}> {
+  const total = rate * seconds;
+  const pad = makeBody(bodyBytes);
+  const inflight = new Set<Promise<void>>();
+  const accept: number[] = [];
+  const acceptedAt = new Map<string, number>();
+  const failures: string[] = [];
+  const t0 = performance.now();
+  let maxLagMs = 0;
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait - 0.5);
+    maxLagMs = Math.max(maxLagMs, performance.now() - due);
+    const sentAt = wallNow();
+    const body = `{"sentAt":${sentAt},${pad.slice(1)}`.slice(0, bodyBytes - 2) +
+      '"}';
+    const started = performance.now();
+    const p = fetch(`${m.url}/topics/bench-latency`, {
+      method: "POST",
+      headers: {
+        authorization: m.bearer,
+        "content-type": "application/json",
+        "x-correlation-id": `sent:${sentAt}`,
+        "x-event-type": "bench.latency",
+      },
+      body,
+    }).then(async (res) => {
+      const text = await res.text();
+      if (res.status === 202) {
+        acceptedAt.set((JSON.parse(text) as { id: string }).id, wallNow());
+        accept.push(performance.now() - started);
+      } else if (failures.length < 3) failures.push(String(res.status));
+    }).catch((error) => {
+      if (failures.length < 3) failures.push(String(error));
+    }).finally(() => inflight.delete(p));
+    inflight.add(p);
+  }
+  await Promise.all(inflight);
+  if (failures.length > 0) {
+    throw new Error(`Publishing failed: ${failures.join("; ")}`);
+  }
+  accept.sort((a, b) => a - b);
+  return {
+    maxLagMs,
+    acceptMs: { p50: percentile(accept, 50), p99: percentile(accept, 99) },
+    acceptedAt,
+  };
+}
+
+const memory: Scenario = {
+  name: "memory",
+  kind: "miranda",
+  check: needsWrkAndMiranda,
+  run: async (ctx) => {
+    const sink = await ctx.sink();
+    await using m = await startMiranda();
+    await sleep(2_000);
+    const idle = await m.rss();
+    // Spread over topics of at most 100 subscriptions each.
+    const n = ctx.sizes.memorySubscriptions;
+    const topics = Math.ceil(n / 100);
+    for (let t = 0; t < topics; t++) {
+      await createTopic(m, `bench-mem-${t}`, "persisted");
+    }
+    const t0 = performance.now();
+    await forEachConcurrently([...Array(n).keys()], 16, async (i) => {
+      await createSubscription(m, {
+        topic: `bench-mem-${i % topics}`,
+        url: `${sink.url}in/mem/${i}`,
+        ordered: false,
+        maxInFlight: 64,
+      });
+    });
+    const createSeconds = (performance.now() - t0) / 1000;
+    await sleep(2_000);
+    const withSubs = await m.rss();
+    return {
+      memory_idle: { value: idle / MB },
+      memory_subscriptions: {
+        value: withSubs / MB,
+        detail: { subscriptions: n, topics, createSeconds },
+      },
+    };
+  },
+};
+
+const recovery: Scenario = {
+  name: "recovery",
+  kind: "miranda",
+  check: needsWrkAndMiranda,
+  run: async (ctx) => {
+    const sink = await ctx.sink();
+    await using m = await startMiranda();
+    await createTopic(m, "bench-backlog", "persisted");
+    const id = await createSubscription(m, {
+      topic: "bench-backlog",
+      url: `${sink.url}in/backlog`,
+      ordered: false,
+      maxInFlight: 64,
+    });
+    await setPaused(m, id, true);
+    const filled = await fill(ctx, m, "bench-backlog", ctx.sizes.memoryBacklog);
+    await sleep(2_000);
+    const rss = await m.rss();
+    const ms = await m.killAndRecover();
+    return {
+      memory_backlog: {
+        value: rss / MB,
+        detail: {
+          backlog: filled.accepted,
+          publishSeconds: filled.seconds,
+        },
+      },
+      recovery: {
+        value: ms / 1000,
+        detail: { backlog: filled.accepted, rssAfterMB: (await m.rss()) / MB },
+      },
+    };
+  },
+};
 
 /** The Miranda scenarios, in the order they run. */
-export const MIRANDA_SCENARIOS: Scenario[] = [];
+export const MIRANDA_SCENARIOS: Scenario[] = [
+  ingest,
+  delivery,
+  deliveryOrdered,
+  fanout,
+  latency,
+  memory,
+  recovery,
+];

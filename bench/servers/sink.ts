@@ -11,6 +11,8 @@
  * Latency: a request whose `x-correlation-id` is `sent:<epoch ms>` (or whose
  * JSON body has `sentAt`) records `now - sent` in ms. Both clocks are this
  * machine's wall clock, read as `performance.timeOrigin + performance.now()`.
+ * In latency mode the sink also keeps the arrival time of each `webhook-id`,
+ * so the bench can measure from the moment Miranda accepted each event.
  *
  * @module
  */
@@ -26,6 +28,8 @@ interface State {
   perSecond: Map<number, number>;
   latency: boolean;
   latencies: number[];
+  /** First arrival time of each `webhook-id` (latency mode only). */
+  arrivals: Map<string, number>;
   unique: Set<string> | null;
   missingId: number;
 }
@@ -42,6 +46,7 @@ function fresh(
     perSecond: new Map(),
     latency: options.latency ?? false,
     latencies: [],
+    arrivals: new Map(),
     unique: options.unique ? new Set() : null,
     missingId: 0,
   };
@@ -68,6 +73,8 @@ async function sink(request: Request): Promise<Response> {
   if (state.latency) {
     const sent = sentAt(request.headers, body);
     if (sent !== null) state.latencies.push(at - sent);
+    const id = request.headers.get("webhook-id");
+    if (id !== null && !state.arrivals.has(id)) state.arrivals.set(id, at);
   }
   return new Response("ok", { status: 200 });
 }
@@ -98,6 +105,7 @@ function stats(): Record<string, unknown> {
     unique: state.unique?.size ?? null,
     missingId: state.missingId,
     latencies: Array.from(latencies),
+    arrivals: Object.fromEntries(state.arrivals),
   };
 }
 
