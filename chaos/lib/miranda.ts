@@ -47,6 +47,7 @@ export class ChaosNode implements AsyncDisposable {
   readonly dataDir: string;
   readonly #options: ChaosNodeOptions;
   readonly #ownsRoot: boolean;
+  #exited = false;
   server: ServerProcess | null = null;
   bearer = "";
   /** The URL of the latest process, kept while it is down (requests then fail). */
@@ -94,10 +95,25 @@ export class ChaosNode implements AsyncDisposable {
       env: { MIRANDA_PASSPHRASE: TEST_PASSPHRASE, ...this.#options.env },
     });
     this.lastUrl = this.server.url;
+    const server = this.server;
+    this.#exited = false;
+    server.child.status.then(() => {
+      if (this.server === server) this.#exited = true;
+    });
+    await this.relogin();
+  }
+
+  /** False once the running process ended by itself (not by `kill`). */
+  get running(): boolean {
+    return this.server !== null && !this.#exited;
+  }
+
+  /** Logs the admin in again (after a seal dropped the token keys). */
+  async relogin(): Promise<void> {
     const adminKey = await Deno.readTextFile(
       `${dirname(this.dataDir)}/admin-key.pem`,
     );
-    this.bearer = await login(this.server.url, "admin", adminKey);
+    this.bearer = await login(this.url, "admin", adminKey);
   }
 
   /** `kill -9` (or `signal`) the process and wait for it to end. */

@@ -20,10 +20,11 @@ export interface Target {
 export interface PublishTally {
   /** Ids answered 202, in answer order. */
   accepted: string[];
-  /** Counts of other answers by status (`"error"` for a failed request). */
+  /**
+   * Counts of other answers by `"<status> <problem code>"` (just the status
+   * when the body is not problem+json; `"error"` for a failed request).
+   */
   others: Map<string, number>;
-  /** 503 answers by problem `type` suffix (sealed, overloaded, …). */
-  unavailable: Map<string, number>;
   /** Answers that were not problem+json though they were not 2xx. */
   nonProblem: number;
   /** Latency of each accepted publish, ms. */
@@ -56,7 +57,6 @@ export function startPublisher(
   const tally: PublishTally = {
     accepted: [],
     others: new Map(),
-    unavailable: new Map(),
     nonProblem: 0,
     latencies: [],
   };
@@ -97,19 +97,16 @@ export function startPublisher(
           notify();
           continue;
         }
-        bump(String(res.status));
         if (
-          !(res.headers.get("content-type") ?? "").startsWith(
+          (res.headers.get("content-type") ?? "").startsWith(
             "application/problem+json",
           )
         ) {
+          const code = (JSON.parse(text) as { code?: string }).code;
+          bump(`${res.status} ${code}`);
+        } else {
           tally.nonProblem++;
-        } else if (res.status === 503) {
-          const type = String(
-            (JSON.parse(text) as { type?: string }).type ?? "",
-          );
-          const code = type.split("/").at(-1) ?? type;
-          tally.unavailable.set(code, (tally.unavailable.get(code) ?? 0) + 1);
+          bump(String(res.status));
         }
       } catch {
         bump("error");

@@ -117,7 +117,7 @@ export function startSink(
           return new Response(null, { status: 504 });
         }
         case "slow": {
-          await abortableSleep(behavior.ms, req.signal);
+          await new Promise((r) => setTimeout(r, behavior.ms));
           return ok();
         }
         case "flap":
@@ -141,16 +141,6 @@ export function startSink(
       await server.shutdown();
     },
   };
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 /** A sink that closes the connection without answering, for a share of requests. */
