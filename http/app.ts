@@ -7,6 +7,7 @@
  */
 
 import { Hono, type MiddlewareHandler } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { TrieRouter } from "hono/router/trie-router";
 import { AskTimeoutError, MailboxFullError } from "../actors/errors.ts";
@@ -63,6 +64,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   }
   app.route("/", opsRoutes(deps));
   for (const routes of deps.routes ?? []) app.route("/", routes);
+  const openapi = openApiDocument(deps.routes ?? []);
+  app.get("/api/v1/openapi.json", (c) => c.json(openapi));
 
   const allowed = methodIndex(app);
   app.notFound((c) => {
@@ -155,4 +158,26 @@ function knownFailure(
     return { code: "timeout", headers: { "retry-after": "1" } };
   }
   return null;
+}
+
+/** One OpenAPI 3.1 document from every documented route group (made once). */
+function openApiDocument(routes: readonly Hono<AppEnv>[]): unknown {
+  const docs = new OpenAPIHono<AppEnv>();
+  for (const group of routes) {
+    if (group instanceof OpenAPIHono) docs.route("/", group);
+  }
+  docs.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+  });
+  return docs.getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: {
+      title: "Miranda management API",
+      version: "1",
+      description:
+        "Errors are application/problem+json (RFC 9457) with a stable `code`.",
+    },
+    security: [{ bearer: [] }],
+  });
 }

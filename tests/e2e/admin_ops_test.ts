@@ -80,3 +80,27 @@ Deno.test("admin ops: the poison list is admin-only and answers a list", async (
   assert.equal(list.status, 200, list.text);
   assert.deepEqual(list.body["items"], []);
 });
+
+Deno.test("admin ops: /api/v1/openapi.json documents every management route from the same schemas", async () => {
+  await using node = await startIdentityNode();
+  const doc = await call(node.url, "GET", "/api/v1/openapi.json");
+  assert.equal(doc.status, 200, doc.text);
+  assert.equal(doc.body["openapi"], "3.1.0");
+  const paths = Object.keys(doc.body["paths"] as Record<string, unknown>);
+  for (
+    const path of [
+      "/api/v1/login",
+      "/api/v1/users",
+      "/api/v1/topics",
+      "/api/v1/subscriptions",
+      "/api/v1/unseal",
+    ]
+  ) {
+    assert.ok(paths.includes(path), `${path} missing from ${paths.join(", ")}`);
+  }
+  const create = (doc.body["paths"] as Record<
+    string,
+    Record<string, { requestBody?: unknown }>
+  >)["/api/v1/topics"]!;
+  assert.ok(create["post"]?.requestBody, "the topic body schema is documented");
+});
