@@ -18,6 +18,7 @@ import type { Registry } from "prom-client";
 import { ActorCell, registerAsk } from "./cell.ts";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 import { ActorStoppedError, AskTimeoutError } from "./errors.ts";
+import { type FaultInjection, withInjectedFaults } from "./fault_injection.ts";
 import { createActorMetrics } from "./metrics.ts";
 import {
   type Runtime,
@@ -64,6 +65,8 @@ export interface ActorSystemOptions {
   mailboxCapacity?: number;
   /** called at root escalation for halt/shutdown */
   exit?: (code: number, reason: string) => void | Promise<void>;
+  /** Chaos tests only: handlers throw at this rate. Off by default. */
+  faultInjection?: FaultInjection | null;
 }
 
 /** Options of {@linkcode ActorSystem.spawn}. */
@@ -153,6 +156,7 @@ export class ActorSystem implements AsyncDisposable {
   readonly #mailboxCapacity: number;
   readonly #exit: (code: number, reason: string) => void | Promise<void>;
   readonly #runtime: Runtime;
+  readonly #faults: FaultInjection | null;
   readonly #cells = new Map<string, AnyCell>();
   readonly #poison: PoisonRecord[] = [];
   #healthy = true;
@@ -168,6 +172,7 @@ export class ActorSystem implements AsyncDisposable {
     this.#mailboxCapacity = options.mailboxCapacity ??
       DEFAULT_MAILBOX_CAPACITY;
     this.#exit = options.exit ?? ((code) => Deno.exit(code));
+    this.#faults = options.faultInjection ?? null;
     this.#runtime = {
       clock: this.#clock,
       log: this.#log,
@@ -205,7 +210,9 @@ export class ActorSystem implements AsyncDisposable {
     }
     const cell = new ActorCell<S, M>(
       {
-        behavior,
+        behavior: this.#faults === null
+          ? behavior
+          : withInjectedFaults(behavior, this.#faults),
         restart: options.restart ?? "permanent",
         intensity: options.intensity ?? supervisor.intensity,
         mailboxCapacity: options.mailboxCapacity ?? this.#mailboxCapacity,

@@ -10,6 +10,11 @@
  * @module
  */
 
+import {
+  type FaultInjection,
+  FaultInjectionConfigError,
+  faultInjectionFromEnv,
+} from "../actors/fault_injection.ts";
 import { installProcessGuards } from "../actors/process_guards.ts";
 import type { Config } from "../config/keys.ts";
 import {
@@ -39,6 +44,22 @@ export async function serve(
   options: { init: InitFlags | null },
 ): Promise<number> {
   const log = createLogger({ level: config.logLevel });
+  let faultInjection: FaultInjection | null;
+  try {
+    faultInjection = faultInjectionFromEnv((name) => Deno.env.get(name));
+  } catch (error) {
+    if (!(error instanceof FaultInjectionConfigError)) throw error;
+    complain(`miranda: ${error.message}`);
+    return 2;
+  }
+  if (faultInjection !== null) {
+    log.warn(
+      "FAULT INJECTION ON: actors panic on purpose; never in production",
+      {
+        panicRate: faultInjection.panicRate,
+      },
+    );
+  }
   const layout = dataDirLayout(config.dataDir);
   if (options.init && !(await isInitialised(config.dataDir))) {
     await firstStart(config, options.init, log);
@@ -58,6 +79,7 @@ export async function serve(
     node = await startNode(config, {
       log,
       passphrase,
+      faultInjection,
       exit: (code, reason) => {
         log.error("exiting after escalation", { code, reason });
         exitCode.resolve(code);

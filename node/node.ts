@@ -15,6 +15,7 @@ import {
   type SubscriptionMsg,
 } from "../actors/subscription.ts";
 import { eventBehavior, type EventMsg } from "../actors/event.ts";
+import type { FaultInjection } from "../actors/fault_injection.ts";
 import { ActorSystem, tell } from "../actors/system.ts";
 import { topicBehavior, type TopicMsg } from "../actors/topic.ts";
 import type { ActorRef } from "../actors/types.ts";
@@ -93,7 +94,13 @@ export class WrongPassphraseAtStart extends Error {
 /** Starts a node from `config`; unseals it when `passphrase` is given. Resolves once it listens. */
 export async function startNode(
   config: Config,
-  options: { log: Logger; exit: ExitHandler; passphrase: string | null },
+  options: {
+    log: Logger;
+    exit: ExitHandler;
+    passphrase: string | null;
+    /** Chaos tests only (`MIRANDA_FAULT_INJECTION`); off when absent. */
+    faultInjection?: FaultInjection | null;
+  },
 ): Promise<RunningNode> {
   const { log } = options;
   const listen = parseListen(config.listen);
@@ -164,6 +171,7 @@ export async function startNode(
     },
     mailboxCapacity: config.mailboxCapacity,
     exit: options.exit,
+    faultInjection: options.faultInjection ?? null,
   });
   readiness.register(
     "actors",
