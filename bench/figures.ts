@@ -193,6 +193,15 @@ export const FIGURES: FigureDef[] = [
     kind: "miranda",
   },
   {
+    name: "ingest_persisted_tls",
+    title: "ingest, ack persisted, over TLS (202/s)",
+    unit: "events/s",
+    scenario: "ingest_tls",
+    baseline: "http_ceiling",
+    goal: { on: "report" },
+    kind: "miranda",
+  },
+  {
     name: "ingest_vs_storage",
     title: "ingest (persisted) vs storage ceiling",
     unit: "events/s",

@@ -23,6 +23,8 @@ export interface Miranda extends AsyncDisposable {
   token: string;
   /** `Authorization` header value. */
   bearer: string;
+  /** Trusts the node's CA when the server speaks TLS; null for plain HTTP. */
+  client: Deno.HttpClient | null;
   pid(): number;
   rss(): Promise<number>;
   api(method: string, path: string, body?: unknown): Promise<ApiAnswer>;
@@ -51,11 +53,18 @@ export async function startMiranda(
   try {
     const url = (await child.waitFor(/Miranda listening on (\S+)/, 60_000))[1]!
       .replace(/\/+$/, "");
-    await waitReady(url, 30_000, child);
+    const client = url.startsWith("https:")
+      ? Deno.createHttpClient({
+        caCerts: [await Deno.readTextFile(`${dataDir}/ca.pem`)],
+      })
+      : null;
+    const tlsInit = client === null ? {} : { client };
+    await waitReady(url, 30_000, child, client);
     const token = await login(url, `${root}/admin-key.pem`, dataDir);
     const bearer = `Bearer ${token}`;
     const api = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(`${url}${path}`, {
+        ...tlsInit,
         method,
         headers: {
           authorization: bearer,
@@ -78,6 +87,7 @@ export async function startMiranda(
       },
       token,
       bearer,
+      client,
       pid: () => child.pid,
       rss: () => rssBytes(child.pid),
       api,
@@ -85,11 +95,12 @@ export async function startMiranda(
         await child.stop("SIGKILL");
         const started = performance.now();
         child = await launch(dataDir, options.tls ?? false, url);
-        await waitReady(url, 120_000, child);
+        await waitReady(url, 120_000, child, client);
         return performance.now() - started;
       },
       [Symbol.asyncDispose]: async () => {
         await child.stop("SIGKILL");
+        client?.close();
         await Deno.remove(root, { recursive: true }).catch(() => {});
       },
     };
@@ -128,6 +139,7 @@ export async function waitReady(
   url: string,
   timeoutMs: number,
   child: Child,
+  client: Deno.HttpClient | null = null,
 ): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let exited = false;
@@ -137,7 +149,10 @@ export async function waitReady(
       throw new Error(`Miranda exited\n${child.stderr().slice(-2000)}`);
     }
     try {
-      const res = await fetch(`${url}/readyz`);
+      const res = await fetch(
+        `${url}/readyz`,
+        client === null ? {} : { client },
+      );
       await res.body?.cancel();
       if (res.status === 200) return;
     } catch { /* not listening yet */ }
@@ -244,6 +259,7 @@ export async function publishMany(
       while (next < count) {
         next++;
         const res = await fetch(`${m.url}/topics/${topic}`, {
+          ...(m.client === null ? {} : { client: m.client }),
           method: "POST",
           headers: {
             authorization: m.bearer,

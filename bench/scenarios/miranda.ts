@@ -169,6 +169,31 @@ const ingest: Scenario = {
   },
 };
 
+const ingestTls: Scenario = {
+  name: "ingest_tls",
+  kind: "miranda",
+  check: needsWrkAndMiranda,
+  run: async (ctx) => {
+    await using m = await startMiranda({ tls: true });
+    await createTopic(m, "bench-tls", "persisted");
+    const options = {
+      url: `${m.url}/topics/bench-tls`,
+      headers: { Authorization: m.bearer },
+      bodyBytes: ctx.sizes.bodyBytes,
+      connections: ctx.sizes.wrkConnections,
+      threads: ctx.sizes.wrkThreads,
+    };
+    await runWrk({ ...options, durationSec: 1 }); // warm-up
+    const r = await runWrk({ ...options, durationSec: ctx.sizes.wrkSec });
+    if (r.okPerSec === 0) {
+      throw new Error(`No event accepted over TLS:\n${r.output}`);
+    }
+    return {
+      ingest_persisted_tls: { value: r.okPerSec, detail: wrkDetail(r) },
+    };
+  },
+};
+
 const delivery: Scenario = {
   name: "delivery",
   kind: "miranda",
@@ -460,6 +485,7 @@ const recovery: Scenario = {
 /** The Miranda scenarios, in the order they run. */
 export const MIRANDA_SCENARIOS: Scenario[] = [
   ingest,
+  ingestTls,
   delivery,
   deliveryOrdered,
   fanout,
