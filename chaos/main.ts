@@ -1,0 +1,62 @@
+/**
+ * `deno task chaos [--quick] [scenario …]`: runs the chaos scenarios (kill
+ * -9 loop, hostile subscribers, panics, disk full, fuzz, slowloris and
+ * floods) against real processes on loopback and prints the accounting
+ * table. Exits 1 when any scenario lost an accepted event or saw a broken
+ * answer.
+ *
+ * @module
+ */
+
+import { type AccountingRow, accountingTable, report } from "./lib/report.ts";
+import {
+  diskFull,
+  fuzzing,
+  hostile,
+  killLoop,
+  panics,
+  type Scale,
+  slowloris,
+} from "./scenarios.ts";
+
+const SCENARIOS: Record<string, (scale: Scale) => Promise<AccountingRow>> = {
+  kill: killLoop,
+  hostile,
+  panics,
+  disk: diskFull,
+  fuzz: fuzzing,
+  slowloris,
+};
+
+if (import.meta.main) {
+  const quick = Deno.args.includes("--quick");
+  const wanted = Deno.args.filter((a) => !a.startsWith("--"));
+  const names = wanted.length > 0 ? wanted : Object.keys(SCENARIOS);
+  const rows: AccountingRow[] = [];
+  let bad = false;
+  for (const name of names) {
+    const scenario = SCENARIOS[name];
+    if (scenario === undefined) {
+      report(`unknown scenario "${name}"; known: ${Object.keys(SCENARIOS)}`);
+      Deno.exit(2);
+    }
+    report(`— ${name}${quick ? " (quick)" : ""} …`);
+    try {
+      const row = await scenario({ quick });
+      rows.push(row);
+      report(accountingTable([row]).split("\n").at(-1)!);
+      if (
+        row.lost > 0 ||
+        /broken answers [1-9]|drained false/.test(row.notes ?? "")
+      ) {
+        bad = true;
+      }
+    } catch (error) {
+      bad = true;
+      report(`${name} failed: ${error instanceof Error ? error.stack : error}`);
+    }
+  }
+  report(`\ndeno task chaos${quick ? " --quick" : ""} ${wanted.join(" ")}`);
+  report(accountingTable(rows));
+  Deno.exit(bad ? 1 : 0);
+}

@@ -1,0 +1,504 @@
+/**
+ * The chaos scenarios: each runs real processes on loopback, is bounded in
+ * time and request count, and returns its accounting row (accepted,
+ * delivered, dead-lettered, duplicated, lost, time) plus notes.
+ *
+ * @module
+ */
+
+import { call } from "../tests/support/identity_client.ts";
+import { fuzz, rssMiB } from "./lib/fuzz.ts";
+import { ChaosNode, metricSum } from "./lib/miranda.ts";
+import {
+  account,
+  type Accounting,
+  percentile,
+  startPublisher,
+  waitFor,
+} from "./lib/publisher.ts";
+import { type AccountingRow, report } from "./lib/report.ts";
+import { type Sink, startResettingSink, startSink } from "./lib/sink.ts";
+
+/** Sizes of a run: full or `--quick`. */
+export interface Scale {
+  quick: boolean;
+}
+
+function sumRows(
+  scenario: string,
+  results: Accounting[],
+  seconds: number,
+  notes: string,
+  deadLettered = 0,
+): AccountingRow {
+  return {
+    scenario,
+    accepted: results.reduce((a, r) => a + r.accepted, 0),
+    delivered: results.reduce((a, r) => a + r.delivered, 0) - deadLettered,
+    deadLettered,
+    duplicated: results.reduce((a, r) => a + r.duplicated, 0),
+    lost: results.reduce((a, r) => a + r.lost.length, 0),
+    seconds,
+    notes,
+  };
+}
+
+async function drain(
+  sink: Sink,
+  paths: string[],
+  accepted: readonly string[],
+  deadlineMs: number,
+): Promise<boolean> {
+  return await waitFor(
+    () =>
+      paths.every((p) => {
+        const log = sink.hook(p).accepted;
+        return accepted.every((id) => log.has(id));
+      }),
+    { deadlineMs, everyMs: 250 },
+  );
+}
+
+/** kill -9 at random moments during a run with 5 subscriptions; restart each time; drain. */
+export async function killLoop(scale: Scale): Promise<AccountingRow> {
+  const total = scale.quick ? 5_000 : 50_000;
+  const kills = scale.quick ? 3 : 10;
+  const started = performance.now();
+  await using sink = startSink();
+  await using node = await ChaosNode.start();
+  await node.createTopic("kill");
+  const paths = [1, 2, 3, 4, 5].map((i) => `/hook/k${i}`);
+  for (const [i, path] of paths.entries()) {
+    await node.subscribe({
+      topic: "kill",
+      url: `${sink.url}${path}`,
+      livenessUrl: `${sink.url}/live${path.slice(5)}`,
+      ordered: i === 0,
+      maxInFlight: i === 0 ? 1 : 32,
+      timeoutMs: 2_000,
+    });
+  }
+  const publisher = startPublisher(
+    () => ({ url: node.lastUrl, bearer: node.bearer, topic: "kill" }),
+    { concurrency: 16, total },
+  );
+  // Kill points spread at random over the accepted count.
+  const points = Array.from(
+    { length: kills },
+    () => Math.floor(Math.random() * total * 0.9),
+  ).sort((a, b) => a - b);
+  const recoveries: number[] = [];
+  for (const point of points) {
+    await publisher.acceptedAtLeast(point);
+    if (publisher.tally.accepted.length >= total * 0.95) break;
+    await node.kill();
+    const t = performance.now();
+    await node.launch();
+    recoveries.push(performance.now() - t);
+  }
+  await publisher.done;
+  const accepted = publisher.tally.accepted;
+  const drained = await drain(
+    sink,
+    paths,
+    accepted,
+    scale.quick ? 60_000 : 300_000,
+  );
+  const results = paths.map((p) => account(accepted, sink.hook(p).accepted));
+  const seconds = (performance.now() - started) / 1000;
+  return sumRows(
+    `kill -9 loop (${recoveries.length} kills, ${total} requests, 5 subs)`,
+    results,
+    seconds,
+    `drained ${drained}; restart to listening p50 ${
+      percentile(recoveries, 50).toFixed(0)
+    } ms; refused/failed publishes ${
+      JSON.stringify(Object.fromEntries(publisher.tally.others))
+    }`,
+  );
+}
+
+/** Five hostile subscribers: 500s (dead-letter), hangs, resets, slow, flapping. */
+export async function hostile(scale: Scale): Promise<AccountingRow> {
+  const total = scale.quick ? 300 : 2_000;
+  const started = performance.now();
+  await using sink = startSink();
+  await using resetting = startResettingSink(0.3);
+  await using node = await ChaosNode.start();
+  await node.createTopic("hostile");
+  sink.behave("/hook/fail", { kind: "flaky", rate: 0.6 });
+  sink.behave("/hook/hang", { kind: "hang", rate: 0.2 });
+  sink.behave("/hook/slow", { kind: "slow", ms: 150 });
+  sink.behave("/hook/flap", { kind: "flap", upMs: 700, downMs: 700 });
+  const deadLetterId = await node.subscribe({
+    topic: "hostile",
+    url: `${sink.url}/hook/fail`,
+    ordered: false,
+    maxInFlight: 8,
+    failurePolicy: { mode: "deadLetter", maxAttempts: 2 },
+    timeoutMs: 1_000,
+  });
+  for (const name of ["hang", "slow", "flap"]) {
+    await node.subscribe({
+      topic: "hostile",
+      url: `${sink.url}/hook/${name}`,
+      livenessUrl: `${sink.url}/live/${name}`,
+      ordered: name === "flap",
+      maxInFlight: name === "flap" ? 1 : 16,
+      timeoutMs: 300,
+    });
+  }
+  await node.subscribe({
+    topic: "hostile",
+    url: `${resetting.url}/hook/reset`,
+    livenessUrl: `${resetting.url}/live/reset`,
+    ordered: false,
+    maxInFlight: 8,
+    timeoutMs: 1_000,
+  });
+  const publisher = startPublisher(
+    () => ({ url: node.lastUrl, bearer: node.bearer, topic: "hostile" }),
+    { concurrency: 8, total },
+  );
+  await publisher.done;
+  const accepted = publisher.tally.accepted;
+  const failedIds = new Set<string>();
+  const settledFail = async () => {
+    failedIds.clear();
+    let after = 0;
+    for (;;) {
+      const page = await call(
+        node.url,
+        "GET",
+        `/api/v1/subscriptions/${deadLetterId}/failed?after=${after}&limit=1000`,
+        { bearer: node.bearer },
+      );
+      const items = page.body["items"] as { eventId: string; seq: number }[];
+      for (const item of items) failedIds.add(item.eventId);
+      if (page.body["next"] === null) break;
+      after = Number(page.body["next"]);
+    }
+    const log = sink.hook("/hook/fail").accepted;
+    return accepted.every((id) => log.has(id) || failedIds.has(id));
+  };
+  const waitMs = scale.quick ? 60_000 : 180_000;
+  const drained = await drain(
+    sink,
+    ["/hook/hang", "/hook/slow", "/hook/flap"],
+    accepted,
+    waitMs,
+  ) &&
+    await waitFor(
+      () => accepted.every((id) => resetting.log.accepted.has(id)),
+      { deadlineMs: waitMs },
+    ) &&
+    await waitFor(settledFail, { deadlineMs: waitMs, everyMs: 500 });
+  await settledFail();
+  const failLog = new Map(sink.hook("/hook/fail").accepted);
+  for (const id of failedIds) if (!failLog.has(id)) failLog.set(id, 1);
+  const results = [
+    account(accepted, failLog),
+    ...["/hook/hang", "/hook/slow", "/hook/flap"].map((p) =>
+      account(accepted, sink.hook(p).accepted)
+    ),
+    account(accepted, resetting.log.accepted),
+  ];
+  const metrics = await node.metrics();
+  const seconds = (performance.now() - started) / 1000;
+  return sumRows(
+    `hostile subscribers (${total} events × 5)`,
+    results,
+    seconds,
+    `drained ${drained}; liveness probes ${sink.probes()}; ` +
+      `failed attempts ${
+        metricSum(metrics, "miranda_delivery_failures_total")
+      }; courier restarts ${
+        metricSum(metrics, "miranda_actor_restarts_total")
+      }; process up ${node.running}`,
+    [...failedIds].filter((id) => !sink.hook("/hook/fail").accepted.has(id))
+      .length,
+  );
+}
+
+/** Random actor panics (fault injection) under panic mode continue. */
+export async function panics(scale: Scale): Promise<AccountingRow> {
+  const total = scale.quick ? 600 : 5_000;
+  const started = performance.now();
+  await using sink = startSink();
+  await using node = await ChaosNode.start({
+    args: ["--panic-mode", "continue"],
+    env: { MIRANDA_FAULT_INJECTION: "1", MIRANDA_FAULT_PANIC_RATE: "0.03" },
+  });
+  await node.createTopic("panics");
+  const paths = ["/hook/p1", "/hook/p2", "/hook/p3"];
+  for (const [i, path] of paths.entries()) {
+    await node.subscribe({
+      topic: "panics",
+      url: `${sink.url}${path}`,
+      livenessUrl: `${sink.url}/live/p${i + 1}`,
+      ordered: i === 0,
+      maxInFlight: i === 0 ? 1 : 16,
+      timeoutMs: 2_000,
+    });
+  }
+  const publisher = startPublisher(
+    () => ({ url: node.lastUrl, bearer: node.bearer, topic: "panics" }),
+    { concurrency: 8, total },
+  );
+  await publisher.done;
+  const accepted = publisher.tally.accepted;
+  const drained = await drain(sink, paths, accepted, 120_000);
+  const metrics = await node.metrics();
+  const results = paths.map((p) => account(accepted, sink.hook(p).accepted));
+  return sumRows(
+    `panics at 3% (${total} requests, 3 subs)`,
+    results,
+    (performance.now() - started) / 1000,
+    `drained ${drained}; panics ${
+      metricSum(metrics, "miranda_actor_panics_total")
+    }, restarts ${metricSum(metrics, "miranda_actor_restarts_total")}, poison ${
+      metricSum(metrics, "miranda_actor_poison_messages_total")
+    }, escalations ${
+      metricSum(metrics, "miranda_supervisor_escalations_total")
+    }; process up ${node.running}; refused ${
+      JSON.stringify(Object.fromEntries(publisher.tally.others))
+    }`,
+  );
+}
+
+/**
+ * A full disk: the data directory on a small tmpfs, filled mid-run with a
+ * filler file, then freed. Needs `mount` (root); skipped otherwise.
+ */
+export async function diskFull(scale: Scale): Promise<AccountingRow> {
+  const started = performance.now();
+  const root = await Deno.makeTempDir({ prefix: "miranda-chaos-disk-" });
+  const mounted = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=48m", "tmpfs", root],
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => ({ success: false }));
+  if (!mounted.success) {
+    await Deno.remove(root, { recursive: true });
+    return {
+      scenario: "disk full",
+      accepted: 0,
+      delivered: 0,
+      duplicated: 0,
+      lost: 0,
+      seconds: 0,
+      notes: "skipped: mounting a tmpfs is not permitted here",
+    };
+  }
+  const filler = `${root}/filler`;
+  try {
+    await using sink = startSink();
+    await using node = await ChaosNode.start({ root });
+    await node.createTopic("disk");
+    await node.subscribe({
+      topic: "disk",
+      url: `${sink.url}/hook/disk`,
+      livenessUrl: `${sink.url}/live/disk`,
+      ordered: false,
+      maxInFlight: 16,
+      timeoutMs: 2_000,
+    });
+    const body = (n: number) => JSON.stringify({ n, pad: "x".repeat(2_000) });
+    const publisher = startPublisher(
+      () => ({ url: node.lastUrl, bearer: node.bearer, topic: "disk" }),
+      { concurrency: 8, total: scale.quick ? 3_000 : 10_000, body },
+    );
+    await publisher.acceptedAtLeast(500);
+    // Fill the file system to the last byte.
+    const file = await Deno.open(filler, { create: true, write: true });
+    const chunk = new Uint8Array(1024 * 1024);
+    try {
+      for (;;) await file.write(chunk);
+    } catch { /* full */ }
+    const small = new Uint8Array(4096);
+    try {
+      for (;;) await file.write(small);
+    } catch { /* full to the last page */ }
+    file.close();
+    const acceptedAtFull = publisher.tally.accepted.length;
+    const othersAtFull = new Map(publisher.tally.others);
+    await new Promise((r) => setTimeout(r, 3_000));
+    const acceptedWhileFull = publisher.tally.accepted.length - acceptedAtFull;
+    const refusedWhileFull = [...publisher.tally.others].map((
+      [k, v],
+    ) => [k, v - (othersAtFull.get(k) ?? 0)]).filter(([, v]) => Number(v) > 0);
+    const alive = node.running;
+    await Deno.remove(filler);
+    if (!node.running) await node.launch();
+    await publisher.done;
+    const accepted = publisher.tally.accepted;
+    const drained = await drain(sink, ["/hook/disk"], accepted, 120_000);
+    const result = account(accepted, sink.hook("/hook/disk").accepted);
+    return sumRows(
+      "disk full (tmpfs 48 MiB, filled 3 s)",
+      [result],
+      (performance.now() - started) / 1000,
+      `drained ${drained}; accepted while full ${acceptedWhileFull}; refused while full ${
+        JSON.stringify(Object.fromEntries(refusedWhileFull))
+      }; process up while full ${alive}; exits ${
+        JSON.stringify(node.exits.map((e) => e.code))
+      }`,
+    );
+  } finally {
+    await Deno.remove(filler).catch(() => {});
+    await new Deno.Command("umount", { args: [root] }).output();
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+}
+
+/** ≥ 10,000 fuzzed requests; memory sampled as it goes. */
+export async function fuzzing(scale: Scale): Promise<AccountingRow> {
+  const count = scale.quick ? 2_000 : 10_000;
+  const started = performance.now();
+  await using node = await ChaosNode.start();
+  await node.createTopic("fuzz");
+  const pid = node.server!.child.pid;
+  const rss: number[] = [await rssMiB(pid)];
+  const seed = Date.now() % 2 ** 31;
+  const failures: string[] = [];
+  const statuses = new Map<number, number>();
+  let sent = 0;
+  const rounds = Math.ceil(count / 2_000);
+  for (let round = 0; round < rounds; round++) {
+    const tally = await fuzz(node.url, node.bearer, {
+      count: 2_000,
+      concurrency: 8,
+      seed: seed + round,
+    });
+    sent += tally.sent;
+    failures.push(...tally.failures);
+    for (const [s, n] of tally.statuses) {
+      statuses.set(s, (statuses.get(s) ?? 0) + n);
+    }
+    rss.push(await rssMiB(pid));
+  }
+  for (const failure of failures.slice(0, 20)) report(`  fuzz: ${failure}`);
+  return {
+    scenario: `fuzz (${sent} requests, seed ${seed})`,
+    accepted: 0,
+    delivered: 0,
+    duplicated: 0,
+    lost: 0,
+    seconds: (performance.now() - started) / 1000,
+    notes: `broken answers ${failures.length}; statuses ${
+      JSON.stringify(Object.fromEntries(statuses))
+    }; RSS MiB per 2,000 ${
+      rss.map((r) => r.toFixed(0)).join(" → ")
+    }; process up ${node.running}`,
+  };
+}
+
+/** Many idle and slow connections plus bursts over the limits; a well-behaved client's latency. */
+export async function slowloris(scale: Scale): Promise<AccountingRow> {
+  const started = performance.now();
+  const idle = scale.quick ? 300 : 1_000;
+  await using node = await ChaosNode.start({
+    args: ["--auth-failures-per-minute", "30", "--mailbox-capacity", "512"],
+  });
+  await node.createTopic("calm");
+  const { hostname, port } = new URL(node.url);
+  const probe = async (samples: number[], until: () => boolean) => {
+    while (until()) {
+      const t = performance.now();
+      const res = await fetch(`${node.url}/topics/calm`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${node.bearer}` },
+        body: "{}",
+      });
+      await res.body?.cancel();
+      if (res.status === 202) samples.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const baseline: number[] = [];
+  let count = 0;
+  await probe(baseline, () => count++ < 100);
+
+  // Idle connections, half of them trickling a header byte now and then.
+  const conns: Deno.Conn[] = [];
+  for (let i = 0; i < idle; i++) {
+    try {
+      const conn = await Deno.connect({ hostname, port: Number(port) });
+      conns.push(conn);
+      if (i % 2 === 0) {
+        await conn.write(
+          new TextEncoder().encode("POST /topics/calm HTTP/1.1\r\n"),
+        );
+      }
+    } catch {
+      break;
+    }
+  }
+  const trickle = setInterval(() => {
+    for (const [i, conn] of conns.entries()) {
+      if (i % 2 === 0) {
+        conn.write(new TextEncoder().encode(`x-slow-${Date.now()}: y\r\n`))
+          .catch(() => {});
+      }
+    }
+  }, 1_000);
+  let attacking = true;
+  const floodTally = new Map<number, number>();
+  const flood = async (kind: "forged" | "publish") => {
+    while (attacking) {
+      try {
+        const res = await fetch(`${node.url}/topics/calm`, {
+          method: "POST",
+          headers: {
+            authorization: kind === "forged"
+              ? "Bearer forged-token-0123456789abcdef"
+              : `Bearer ${node.bearer}`,
+          },
+          body: "{}",
+        });
+        await res.body?.cancel();
+        floodTally.set(res.status, (floodTally.get(res.status) ?? 0) + 1);
+      } catch {
+        floodTally.set(0, (floodTally.get(0) ?? 0) + 1);
+      }
+    }
+  };
+  const attackers = [
+    ...Array.from({ length: 16 }, () => flood("forged")),
+    ...Array.from({ length: 32 }, () => flood("publish")),
+  ];
+  const during: number[] = [];
+  const attackEnds = performance.now() + (scale.quick ? 5_000 : 20_000);
+  await probe(during, () => performance.now() < attackEnds);
+  attacking = false;
+  await Promise.all(attackers);
+  clearInterval(trickle);
+  let stillOpen = 0;
+  for (const conn of conns) {
+    try {
+      await conn.write(new TextEncoder().encode("\r\n"));
+      stillOpen++;
+    } catch { /* closed by the server */ }
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }
+  const ms = (v: number) => v.toFixed(1);
+  return {
+    scenario:
+      `slowloris + floods (${conns.length} idle/slow conns, 48 flooders)`,
+    accepted: 0,
+    delivered: 0,
+    duplicated: 0,
+    lost: 0,
+    seconds: (performance.now() - started) / 1000,
+    notes:
+      `well-behaved publish p50/p99 ms: before ${
+        ms(percentile(baseline, 50))
+      }/${ms(percentile(baseline, 99))}, during ${ms(percentile(during, 50))}/${
+        ms(percentile(during, 99))
+      } (${during.length} samples); ` +
+      `flood answers ${JSON.stringify(Object.fromEntries(floodTally))}; ` +
+      `slow connections still open at the end ${stillOpen}; process up ${node.running}`,
+  };
+}
