@@ -96,6 +96,8 @@ export interface FigureDef {
 /** One measurement of a figure, with what else the run saw. */
 export interface Measurement {
   value: number;
+  /** Something that qualifies the value (e.g. requests refused meanwhile). */
+  warning?: string;
   detail?: Record<string, unknown>;
 }
 

@@ -215,6 +215,7 @@ async function main(): Promise<number> {
             list.push(m);
             collected.measurements.set(name, list);
             note(`  ${name} = ${m.value.toFixed(2)}`);
+            if (m.warning !== undefined) note(`  warning: ${m.warning}`);
           }
         } catch (error) {
           const message = error instanceof Error

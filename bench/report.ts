@@ -33,6 +33,8 @@ export interface Row {
   met: boolean | null;
   /** Why there is no value (skipped or failed). */
   note: string | null;
+  /** What qualifies the value, from any run. */
+  warnings: string[];
   details: unknown[];
 }
 
@@ -99,6 +101,9 @@ export function buildRows(
       goal: goalText(f.goal),
       met: judge(f.goal, value, ratio),
       note: [note, baselineNote].filter((n) => n !== null).join("; ") || null,
+      warnings: (collected.measurements.get(source) ?? []).flatMap((m, i) =>
+        m.warning === undefined ? [] : [`run ${i + 1}: ${m.warning}`]
+      ),
       details: f.sameAs === undefined
         ? (collected.measurements.get(f.name) ?? []).map((m) =>
           m.detail ?? null
@@ -133,7 +138,9 @@ export function table(rows: readonly Row[]): string {
     r.title,
     r.value === null
       ? `— (${r.note ?? "not run"})`
-      : `${formatNumber(r.value)} ${r.unit}`,
+      : `${formatNumber(r.value)} ${r.unit}${
+        r.warnings.length > 0 ? " (!)" : ""
+      }`,
     r.baseline === null
       ? "—"
       : `${r.baseline}${
@@ -196,6 +203,11 @@ export function markdown(results: Results): string {
       `| ${r.name} | ${r.runs.map(formatNumber).join(", ")} |`
     ),
   ];
+  const warned = results.rows.filter((r) => r.warnings.length > 0);
+  if (warned.length > 0) {
+    lines.push("", "## Warnings (marked (!) above)", "");
+    for (const r of warned) lines.push(`- ${r.name}: ${r.warnings.join("; ")}`);
+  }
   const skipped = results.rows.filter((r) => r.value === null);
   if (skipped.length > 0) {
     lines.push("", "## Not measured", "");

@@ -31,6 +31,8 @@ export interface Sink extends AsyncDisposable {
     options?: { target?: number; latency?: boolean; unique?: boolean },
   ): Promise<void>;
   stats(): Promise<SinkStats>;
+  /** Waits until `n` requests arrived; throws after `timeoutMs`. */
+  waitCount(n: number, timeoutMs: number): Promise<void>;
   /** Waits until the target-th request arrived; throws after `timeoutMs`. */
   waitTarget(timeoutMs: number): Promise<SinkStats>;
 }
@@ -54,6 +56,19 @@ export async function startSink(): Promise<Sink> {
       await res.body?.cancel();
     },
     stats,
+    waitCount: async (n, timeoutMs) => {
+      const deadline = performance.now() + timeoutMs;
+      let count = 0;
+      while (performance.now() < deadline) {
+        const brief = await (await fetch(`${url}_bench/stats?brief`)).json();
+        count = brief.count;
+        if (count >= n) return;
+        await sleep(100);
+      }
+      throw new Error(
+        `The sink saw ${count} of ${n} requests within ${timeoutMs} ms`,
+      );
+    },
     waitTarget: async (timeoutMs) => {
       const deadline = performance.now() + timeoutMs;
       let last: SinkStats | null = null;

@@ -6,7 +6,7 @@
  * Control routes (under `/_bench/`, never hit by Miranda):
  * - `POST /_bench/reset` `{target?, latency?, unique?}` clears the counters;
  *   `target` makes the sink note the wall time of the target-th request.
- * - `GET /_bench/stats` answers the counters as JSON.
+ * - `GET /_bench/stats` answers the counters as JSON (`?brief`: the count only).
  *
  * Latency: a request whose `x-correlation-id` is `sent:<epoch ms>` (or whose
  * JSON body has `sentAt`) records `now - sent` in ms. Both clocks are this
@@ -92,7 +92,8 @@ function sentAt(headers: Headers, body: ArrayBuffer): number | null {
   return null;
 }
 
-function stats(): Record<string, unknown> {
+function stats(brief: boolean): Record<string, unknown> {
+  if (brief) return { count: state.count, targetAt: state.targetAt };
   const latencies = Float64Array.from(state.latencies).sort();
   const seconds = [...state.perSecond.entries()].sort((a, b) => a[0] - b[0]);
   return {
@@ -121,7 +122,9 @@ const server = Deno.serve({
     state = fresh(options);
     return Response.json({ ok: true });
   }
-  if (pathname === "/_bench/stats") return Response.json(stats());
+  if (pathname === "/_bench/stats") {
+    return Response.json(stats(new URL(request.url).searchParams.has("brief")));
+  }
   return await sink(request);
 });
 
