@@ -197,7 +197,10 @@ export function deliveryBehavior(
           return state;
         }
         case "stop": {
-          msg.reply?.(await stopCourier(state, msg.subscriptionId));
+          // Not inside `reply?.(…)`: a tell has no reply, and an optional
+          // call skips evaluating its arguments.
+          const stopped = await stopCourier(state, msg.subscriptionId);
+          msg.reply?.(stopped);
           return state;
         }
         case "update": {
