@@ -338,9 +338,15 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     if (!event) return notFound;
     const topic = await deps.store.topics.getById(event.topicId);
     if (!topic) return notFound;
-    const mayRead = event.sender === msg.identity.user ||
-      authorize(msg.identity, "events:read", { owner: topic.owner }).ok;
-    if (!mayRead) return notFound;
+    const decision = authorize(msg.identity, "events:read", {
+      owner: topic.owner,
+    });
+    if (!decision.ok && event.sender === msg.identity.user) {
+      // Its sender may read it, but scopes still narrow: never widen them.
+      if (decision.code === "scope_missing") {
+        return { ok: false, code: "forbidden", detail: decision.detail };
+      }
+    } else if (!decision.ok) return notFound;
     const states = await deps.store.deliveries.eventState(event.id);
     return {
       ok: true,

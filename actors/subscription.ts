@@ -288,11 +288,20 @@ export function subscriptionBehavior(
           grants: topic.grants,
         });
         if (!decision.ok) {
-          return msg.reply({
-            ok: false,
-            code: "forbidden",
-            detail: decision.detail,
-          });
+          // Someone with no relation to the topic learns nothing about it.
+          const visible = authorize(msg.identity, "topics:read", {
+            owner: topic.owner,
+            grants: topic.grants,
+          }).ok;
+          return msg.reply(
+            visible
+              ? { ok: false, code: "forbidden", detail: decision.detail }
+              : {
+                ok: false,
+                code: "not_found",
+                detail: `No topic "${msg.topic}"`,
+              },
+          );
         }
         const refused = await checkUrls(msg.identity, [
           msg.settings.url,

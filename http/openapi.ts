@@ -31,7 +31,10 @@ export const validationHook: Hook<unknown, AppEnv, string, unknown> = (
       }))
       : [{
         field: issue.path.length > 0 ? issue.path.join(".") : "(root)",
-        message: issue.message,
+        // A refused record key says why, not just "Invalid key in record".
+        message: issue.code === "invalid_key" && issue.issues[0]
+          ? issue.issues[0].message
+          : issue.message,
       }]
   );
   const first = issues[0];

@@ -55,7 +55,12 @@ export function eventRoutes(
       });
     }
     const url = new URL(c.req.url);
-    const path = url.pathname.slice(`/topics/${name}`.length);
+    // The path as sent: `URL` resolves "." and ".." segments, which would
+    // hide them from the check below and slice the suffix off another path.
+    const rawPath = c.req.url.slice(
+      c.req.url.indexOf("/", c.req.url.indexOf("://") + 3),
+    ).split(/[?#]/, 1)[0] ?? "";
+    const path = rawPath.slice(`/topics/${name}`.length);
     if (path.length > MAX_PATH_SUFFIX) {
       throw new ProblemError("validation_failed", {
         detail: `The path suffix is longer than ${MAX_PATH_SUFFIX}`,
