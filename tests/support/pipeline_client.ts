@@ -46,8 +46,11 @@ export interface PipelineNode extends AsyncDisposable {
   admin: string;
   adminKeyPem: string;
   dataDir: string;
-  /** Stops the process gracefully (SIGTERM) and starts it again on the same data directory. */
-  restart(): Promise<void>;
+  /**
+   * Stops the process gracefully (SIGTERM), runs `whileStopped`, and starts
+   * it again on the same data directory.
+   */
+  restart(whileStopped?: () => void | Promise<void>): Promise<void>;
 }
 
 /** Starts a pipeline node (fresh data directory) with `args` after the fast waits. */
@@ -64,9 +67,10 @@ export async function startPipelineNode(
     admin: await login(server.url, "admin", adminKeyPem),
     adminKeyPem,
     dataDir: server.dataDir,
-    async restart() {
+    async restart(whileStopped) {
       const status = await server.stop("SIGTERM");
       assert.equal(status.code, 0, server.stderr());
+      await whileStopped?.();
       server = await startServer({ args: fullArgs, dataDir: node.dataDir });
       node.server = server;
       node.url = server.url;
