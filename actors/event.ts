@@ -2,7 +2,9 @@
  * The `event` actor: ingest. It authorises each publish against the topic
  * (cached briefly), de-duplicates idempotency keys, and adds the event to
  * the open write batch. A batch commits in one store transaction — one
- * fsync for many requests — when it is full or old (group commit). The
+ * fsync for many requests — as soon as no further publish is waiting in the
+ * mailbox, when it is full, or at the latest when it is old (group commit:
+ * whatever arrives while one commit runs forms the next batch). The
  * publisher's answer waits for the topic's ack mode: `received` as soon as
  * the event is in the batch, `persisted` once the batch is durable. After a
  * commit the couriers of the topics involved are woken.
@@ -257,9 +259,7 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     if (event.idempotencyKey !== null) {
       state.batchKeys.set(`${topic.id}\n${event.idempotencyKey}`, id);
     }
-    if (state.batch.length >= deps.batchMaxEvents) {
-      await flush(state, ctx);
-    } else if (!state.flushArmed) {
+    if (!state.flushArmed) {
       state.flushArmed = true;
       ctx.setTimeout(
         () => tell(ctx.self, { type: "flush" }),
@@ -384,6 +384,14 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
         case "publish": {
           const result = await publish(state, msg, ctx);
           if (result) msg.reply(result);
+          // Group commit: everything that arrived while the last commit ran
+          // is in the mailbox; commit once it is drained (or the batch is full).
+          if (
+            state.batch.length >= deps.batchMaxEvents ||
+            (state.batch.length > 0 && ctx.self.depth === 0)
+          ) {
+            await flush(state, ctx);
+          }
           return state;
         }
         case "flush":

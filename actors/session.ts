@@ -209,7 +209,7 @@ export function sessionBehavior(
             return state;
           }
           const token = newSessionToken();
-          const tokenHash = await hashToken(tokenToBearer(token));
+          const tokenHash = hashToken(tokenToBearer(token));
           const session = await encryptForUser(rsaKey.publicKeyPem, token);
           await deps.store.sessions.create({
             tokenHash,
@@ -227,7 +227,7 @@ export function sessionBehavior(
           return state;
         }
         case "authenticate": {
-          const tokenHash = await hashToken(msg.bearer);
+          const tokenHash = hashToken(msg.bearer);
           if (msg.bearer.startsWith("mat_")) {
             const agent = await deps.store.agentTokens.getByHash(tokenHash);
             if (
@@ -328,7 +328,7 @@ export function sessionBehavior(
           return state;
         }
         case "logout": {
-          const tokenHash = await hashToken(msg.bearer);
+          const tokenHash = hashToken(msg.bearer);
           state.sessions.delete(tokenHash);
           const ended = await deps.store.sessions.delete(tokenHash);
           await recordAudit(deps.store.audit, {

@@ -462,7 +462,7 @@ export function userBehavior(deps: UserDeps): Behavior<null, UserMsg> {
               `User "${user.name}" is not an admin; a token of theirs cannot carry the "admin" scope`,
           });
         }
-        const minted = await newAgentToken();
+        const minted = newAgentToken();
         const record: AgentTokenRecord = {
           id: crypto.randomUUID(),
           tokenHash: minted.hash,

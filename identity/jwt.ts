@@ -773,10 +773,10 @@ export interface AgentToken {
 }
 
 /** Mints a long-lived random agent bearer token. */
-export async function newAgentToken(): Promise<AgentToken> {
+export function newAgentToken(): AgentToken {
   const bearer = AGENT_TOKEN_PREFIX +
     bytesToBase64url(crypto.getRandomValues(new Uint8Array(32)));
-  return { bearer, hash: await hashToken(bearer) };
+  return { bearer, hash: hashToken(bearer) };
 }
 
 // ---------------------------------------------------------------------------

@@ -7,11 +7,11 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import {
   base64ToBytes,
   bytesToBase64,
   bytesToBase64url,
-  bytesToHex,
   decodePem,
   encodePem,
 } from "./encoding.ts";
@@ -151,12 +151,10 @@ export function tokenToBearer(token: Uint8Array): string {
  * request and no safety. Lookups go by the hash, so comparing never touches
  * the secret itself.
  */
-export async function hashToken(bearer: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(bearer),
-  );
-  return bytesToHex(new Uint8Array(digest));
+export function hashToken(bearer: string): string {
+  // Synchronous on purpose: this runs on every authenticated request, and a
+  // WebCrypto digest is a round trip through the thread pool.
+  return createHash("sha256").update(bearer, "utf8").digest("hex");
 }
 
 // One decoy public key per modulus size, made on first use and kept for the

@@ -496,8 +496,8 @@ Deno.test("jti cache: when full of live entries it fails closed, and sweeps once
 // Agent tokens
 
 Deno.test("agent token: a mat_ bearer with 32 random bytes, stored as its hash", async () => {
-  const first = await newAgentToken();
-  const second = await newAgentToken();
+  const first = newAgentToken();
+  const second = newAgentToken();
   assert.match(first.bearer, /^mat_[A-Za-z0-9_-]{43}$/);
   assert.equal(first.hash, await hashToken(first.bearer));
   assert.notEqual(first.bearer, second.bearer);
