@@ -97,6 +97,8 @@ export type EventMsg =
   }
   /** Commit the open batch (timer). */
   | { type: "flush" }
+  /** A batch handed to the store was committed (or failed). */
+  | { type: "committed"; batch: Pending[]; error: unknown }
   /** A topic changed or was deleted: drop the cached copy. */
   | { type: "topicChanged"; name: string }
   | {
@@ -126,9 +128,11 @@ interface Pending {
 export interface EventState {
   topics: Map<string, { topic: TopicRecord | null; at: number }>;
   batch: Pending[];
-  /** Idempotency keys in the open batch: `topicId\nkey` → event id. */
-  batchKeys: Map<string, string>;
+  /** Idempotency keys of events not yet committed: `topicId\nkey` → event id. */
+  pendingKeys: Map<string, string>;
   flushArmed: boolean;
+  /** Batches handed to the store and not yet answered. */
+  inFlight: number;
 }
 
 /** What the event actor needs. */
@@ -144,6 +148,9 @@ export interface EventDeps {
   /** How long a cached topic is trusted (bounds staleness across nodes). */
   topicCacheMs?: number;
 }
+
+/** Write batches handed to the store at once (their fsyncs overlap). */
+const MAX_COMMITS_IN_FLIGHT = 4;
 
 /** The event actor's behavior. */
 export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
@@ -166,6 +173,13 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     name: "miranda_event_batch_size",
     help: "Events per group commit",
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers,
+  });
+
+  const commitSeconds = new client.Histogram({
+    name: "miranda_event_commit_seconds",
+    help: "Time to seal and commit one write batch",
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
     registers,
   });
 
@@ -228,7 +242,7 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     }
     if (event.idempotencyKey !== null) {
       const key = `${topic.id}\n${event.idempotencyKey}`;
-      const inBatch = state.batchKeys.get(key);
+      const inBatch = state.pendingKeys.get(key);
       if (inBatch) return { ok: true, id: inBatch, duplicate: true };
       const stored = await deps.store.events.findByIdempotencyKey(
         topic.id,
@@ -255,9 +269,10 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       topic: topic.name,
       reply: topic.ack === "received" ? null : msg.reply,
     };
+    deps.store.events.prepare(pending.event);
     state.batch.push(pending);
     if (event.idempotencyKey !== null) {
-      state.batchKeys.set(`${topic.id}\n${event.idempotencyKey}`, id);
+      state.pendingKeys.set(`${topic.id}\n${event.idempotencyKey}`, id);
     }
     if (!state.flushArmed) {
       state.flushArmed = true;
@@ -270,17 +285,40 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     return pending.reply === null ? { ok: true, id, duplicate: false } : null;
   }
 
-  async function flush(
-    state: EventState,
-    ctx: ActorContext<EventMsg>,
-  ): Promise<void> {
+  /** Starts committing the open batch; the outcome comes back as `committed`. */
+  function flush(state: EventState, ctx: ActorContext<EventMsg>): void {
     const batch = state.batch;
     if (batch.length === 0) return;
     state.batch = [];
-    state.batchKeys = new Map();
-    try {
-      await deps.store.events.append(batch.map((p) => p.event));
-    } catch (error) {
+    state.inFlight++;
+    const started = performance.now();
+    // Commits run in call order inside the store; their fsyncs overlap, so
+    // the actor keeps filling the next batch meanwhile.
+    deps.store.events.append(batch.map((p) => p.event)).then(
+      () => {
+        commitSeconds.observe((performance.now() - started) / 1000);
+        tell(ctx.self, { type: "committed", batch, error: null });
+      },
+      (error) => tell(ctx.self, { type: "committed", batch, error }),
+    );
+  }
+
+  function committed(
+    state: EventState,
+    msg: Extract<EventMsg, { type: "committed" }>,
+    ctx: ActorContext<EventMsg>,
+  ): void {
+    // A restarted actor may get the answer of a batch its predecessor sent.
+    state.inFlight = Math.max(0, state.inFlight - 1);
+    const { batch, error } = msg;
+    for (const pending of batch) {
+      if (pending.event.idempotencyKey !== null) {
+        state.pendingKeys.delete(
+          `${pending.event.topicId}\n${pending.event.idempotencyKey}`,
+        );
+      }
+    }
+    if (error !== null) {
       const sealed = error instanceof SealedError;
       ctx.log.error("group commit failed", {
         events: batch.length,
@@ -308,6 +346,14 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       }
       // Events already answered (`received`) stay in memory and are tried again.
       if (unanswered.length > 0) {
+        for (const pending of unanswered) {
+          if (pending.event.idempotencyKey !== null) {
+            state.pendingKeys.set(
+              `${pending.event.topicId}\n${pending.event.idempotencyKey}`,
+              pending.event.id,
+            );
+          }
+        }
         state.batch = [...unanswered, ...state.batch];
         if (!state.flushArmed) {
           state.flushArmed = true;
@@ -324,6 +370,16 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       pending.reply?.({ ok: true, id: pending.event.id, duplicate: false });
     }
     deps.onCommitted([...topicIds]);
+  }
+
+  /** Commits when nothing more is waiting (or the batch is full), within the in-flight bound. */
+  function maybeFlush(state: EventState, ctx: ActorContext<EventMsg>): void {
+    if (state.batch.length === 0 || state.inFlight >= MAX_COMMITS_IN_FLIGHT) {
+      return;
+    }
+    if (state.batch.length >= deps.batchMaxEvents || ctx.self.depth === 0) {
+      flush(state, ctx);
+    }
   }
 
   async function view(
@@ -376,27 +432,25 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     init: () => ({
       topics: new Map(),
       batch: [],
-      batchKeys: new Map(),
+      pendingKeys: new Map(),
       flushArmed: false,
+      inFlight: 0,
     }),
     async handle(state, msg, ctx) {
       switch (msg.type) {
         case "publish": {
           const result = await publish(state, msg, ctx);
           if (result) msg.reply(result);
-          // Group commit: everything that arrived while the last commit ran
-          // is in the mailbox; commit once it is drained (or the batch is full).
-          if (
-            state.batch.length >= deps.batchMaxEvents ||
-            (state.batch.length > 0 && ctx.self.depth === 0)
-          ) {
-            await flush(state, ctx);
-          }
+          maybeFlush(state, ctx);
           return state;
         }
+        case "committed":
+          committed(state, msg, ctx);
+          maybeFlush(state, ctx);
+          return state;
         case "flush":
           state.flushArmed = false;
-          await flush(state, ctx);
+          if (state.inFlight < MAX_COMMITS_IN_FLIGHT) flush(state, ctx);
           return state;
         case "topicChanged":
           state.topics.delete(msg.name);
@@ -447,7 +501,17 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     },
     async terminate(state, ctx) {
       // Commit what is open (a graceful stop, or a restart after a panic elsewhere).
-      await flush(state, ctx);
+      const batch = state.batch;
+      if (batch.length === 0) return;
+      state.batch = [];
+      state.inFlight++;
+      let error: unknown = null;
+      try {
+        await deps.store.events.append(batch.map((p) => p.event));
+      } catch (failure) {
+        error = failure;
+      }
+      committed(state, { type: "committed", batch, error }, ctx);
     },
   };
 }

@@ -17,6 +17,7 @@
  * @module
  */
 
+import type { WalSync } from "./wal_sync.ts";
 import type {
   DatabaseSync,
   SQLInputValue,
@@ -80,6 +81,7 @@ export function pipelineStores(
   db: DatabaseSync,
   cipher: () => Cipher,
   transaction: Transaction,
+  walSync: WalSync,
 ): PipelineStores {
   const sql = preparePipeline(db);
 
@@ -392,35 +394,78 @@ export function pipelineStores(
     },
   };
 
+  // Seals started by `prepare`, by event object, so `append` finds them done.
+  const prepared = new WeakMap<
+    NewEvent,
+    Promise<{ keyId: number; ciphertext: Uint8Array }>
+  >();
+  const sealEvent = async (event: NewEvent) => {
+    const c = cipher();
+    const ciphertext = await c.seal(encodePayload(event), {
+      kind: EVENT_KIND,
+      id: event.id,
+    });
+    return { keyId: c.activeKeyId, ciphertext };
+  };
+
+  // The tail of the append queue: resolves when the last append has committed.
+  let appendQueue: Promise<void> = Promise.resolve();
+
   const events: EventStore = {
+    prepare(event) {
+      const sealing = sealEvent(event);
+      // A failure (sealed meanwhile) surfaces in `append`; never unhandled here.
+      sealing.catch(() => {});
+      prepared.set(event, sealing);
+    },
     async append(batch) {
       if (batch.length === 0) return [];
-      const c = cipher();
       // Seal first, all at once: the write lock is held only for the inserts.
-      const sealed = await Promise.all(
-        batch.map((event) =>
-          c.seal(encodePayload(event), { kind: EVENT_KIND, id: event.id })
-        ),
+      const sealing = Promise.all(
+        batch.map((event) => prepared.get(event) ?? sealEvent(event)),
       );
-      return transaction(() =>
-        batch.map((event, i) =>
-          Number(
-            sql.insertEvent.run(
-              event.id,
-              event.topicId,
-              event.method,
-              event.path,
-              event.query,
-              event.contentType,
-              event.sender,
-              event.receivedAt,
-              event.idempotencyKey,
-              c.activeKeyId,
-              sealed[i]!,
-            ).lastInsertRowid,
+      // Concurrent appends commit in call order, so seqs follow acceptance.
+      const turn = appendQueue;
+      const done = Promise.withResolvers<void>();
+      appendQueue = done.promise;
+      let sealed: Awaited<typeof sealing>;
+      try {
+        [sealed] = await Promise.all([sealing, turn]);
+      } catch (error) {
+        await turn;
+        done.resolve();
+        throw error;
+      }
+      // The commit writes the WAL without flushing it; the flush runs off the
+      // JavaScript thread and is shared by concurrent batches (see WalSync).
+      db.exec("PRAGMA synchronous = NORMAL");
+      let seqs: number[];
+      try {
+        seqs = transaction(() =>
+          batch.map((event, i) =>
+            Number(
+              sql.insertEvent.run(
+                event.id,
+                event.topicId,
+                event.method,
+                event.path,
+                event.query,
+                event.contentType,
+                event.sender,
+                event.receivedAt,
+                event.idempotencyKey,
+                sealed[i]!.keyId,
+                sealed[i]!.ciphertext,
+              ).lastInsertRowid,
+            )
           )
-        )
-      );
+        );
+      } finally {
+        db.exec("PRAGMA synchronous = FULL");
+        done.resolve();
+      }
+      await walSync.sync();
+      return seqs;
     },
     findByIdempotencyKey: (topicId, key, since) =>
       settle(() => {

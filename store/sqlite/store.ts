@@ -36,6 +36,7 @@ import type {
   VersionRecord,
 } from "../mod.ts";
 import { openSqlite } from "./open.ts";
+import { WalSync } from "./wal_sync.ts";
 import {
   EVENT_KIND,
   pipelineStores,
@@ -154,7 +155,8 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
     return row !== undefined && row["name"] !== name;
   }
 
-  const pipeline = pipelineStores(db, cipher, transaction);
+  const walSync = new WalSync(`${path}-wal`);
+  const pipeline = pipelineStores(db, cipher, transaction, walSync);
 
   const store: Store = {
     kind: "sqlite",
@@ -484,12 +486,12 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
         }),
     },
     healthy: () => open && db.isOpen,
-    close() {
+    async close() {
       if (open) {
         open = false;
+        await walSync.close();
         db.close();
       }
-      return Promise.resolve();
     },
     [Symbol.asyncDispose]: () => store.close(),
   };

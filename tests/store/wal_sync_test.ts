@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { WalSync } from "../../store/sqlite/wal_sync.ts";
+
+async function withWal(test: (path: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-wal-" });
+  const path = `${dir}/db-wal`;
+  await Deno.writeTextFile(path, "frames");
+  try {
+    await test(path);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("wal sync: many concurrent callers share flushes, and each waits for one that started after its call", async () => {
+  await withWal(async (path) => {
+    const gates: PromiseWithResolvers<void>[] = [];
+    const wal = new WalSync(path, {
+      flush: () => {
+        const gate = Promise.withResolvers<void>();
+        gates.push(gate);
+        return gate.promise;
+      },
+    });
+    let firstDone = false;
+    const first = wal.sync().then(() => (firstDone = true));
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(gates.length, 1, "the first caller starts a flush");
+    let laterDone = 0;
+    const later = Array.from(
+      { length: 50 },
+      () => wal.sync().then(() => laterDone++),
+    );
+    gates[0]!.resolve();
+    await first;
+    assert.ok(firstDone);
+    assert.equal(
+      laterDone,
+      0,
+      "callers that came during the first flush wait for the next one",
+    );
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(gates.length, 2, "fifty callers share one further flush");
+    gates[1]!.resolve();
+    await Promise.all(later);
+    assert.equal(laterDone, 50);
+    await wal.close();
+  });
+});
+
+Deno.test("wal sync: a failed flush rejects its callers and the next call flushes again", async () => {
+  await withWal(async (path) => {
+    let calls = 0;
+    const wal = new WalSync(path, {
+      flush: () => {
+        calls++;
+        return calls === 1
+          ? Promise.reject(new Error("EIO"))
+          : Promise.resolve();
+      },
+    });
+    await assert.rejects(() => wal.sync(), /EIO/);
+    await wal.sync();
+    assert.equal(calls, 2);
+    await wal.close();
+  });
+});
+
+Deno.test("wal sync: the real flush syncs the file and close releases it", async () => {
+  await withWal(async (path) => {
+    const wal = new WalSync(path);
+    await Promise.all([wal.sync(), wal.sync(), wal.sync()]);
+    await wal.close();
+  });
+});
