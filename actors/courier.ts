@@ -103,6 +103,12 @@ export interface CourierDeps {
   random?: Random;
   /** How long async delivery records may wait in the buffer. */
   recordFlushMs: number;
+  /**
+   * The HTTP client to deliver with, shared by every courier of the node (a
+   * client per courier would cost ~150 kB each); when absent the courier
+   * makes and closes its own.
+   */
+  client?: Deno.HttpClient;
 }
 
 type Mode = "running" | "probing" | "paused" | "gone";
@@ -598,7 +604,7 @@ export function courierBehavior(
           : subscription.paused === "gone"
           ? "gone"
           : "paused",
-        client: Deno.createHttpClient({}),
+        client: deps.client ?? Deno.createHttpClient({}),
         fetchedSeq: position.cursor,
         doneAbove: new Set(position.doneAbove),
         logExhausted: false,
@@ -760,7 +766,7 @@ export function courierBehavior(
           ...errorFields(error),
         });
       }
-      state.client.close();
+      if (!deps.client) state.client.close();
       deps.metrics?.live.remove(labels);
       deps.metrics?.backlog.remove(labels);
     },

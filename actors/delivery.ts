@@ -69,6 +69,8 @@ export interface DeliveryDeps {
   waits: CourierWaits;
   random?: Random;
   recordFlushMs: number;
+  /** One HTTP client for every courier (see `CourierDeps.client`). */
+  client?: Deno.HttpClient;
   /** Supervisor of the couriers; a new `couriers` under the root by default. */
   supervisor?: Supervisor;
 }
@@ -183,6 +185,7 @@ export function deliveryBehavior(
               onGone: deps.onGone,
               waits: deps.waits,
               recordFlushMs: deps.recordFlushMs,
+              ...(deps.client ? { client: deps.client } : {}),
               ...(metrics ? { metrics } : {}),
               ...(deps.random ? { random: deps.random } : {}),
             }),

@@ -1,10 +1,14 @@
 /**
  * A bounded FIFO queue on a ring buffer: no allocation per message, O(1)
  * at both ends. `offer` refuses when full, so senders feel back-pressure
- * instead of the process growing without bound.
+ * instead of the process growing without bound. The buffer starts small and
+ * doubles as needed up to the capacity, so ten thousand idle actors do not
+ * each hold a full-size buffer.
  *
  * @module
  */
+
+const INITIAL_SLOTS = 16;
 
 /** A bounded ring-buffer queue of messages. */
 export class Mailbox<T> {
@@ -13,7 +17,7 @@ export class Mailbox<T> {
   // One slot more than `capacity`: the message being handled is out of the
   // queue, and putting it back at the front must succeed even when senders
   // filled the queue meanwhile.
-  readonly #slots: (T | undefined)[];
+  #slots: (T | undefined)[];
   #head = 0;
   #size = 0;
 
@@ -25,7 +29,9 @@ export class Mailbox<T> {
       );
     }
     this.capacity = capacity;
-    this.#slots = new Array<T | undefined>(capacity + 1).fill(undefined);
+    this.#slots = new Array<T | undefined>(
+      Math.min(capacity + 1, INITIAL_SLOTS),
+    ).fill(undefined);
   }
 
   /** Number of queued items. */
@@ -36,6 +42,7 @@ export class Mailbox<T> {
   /** Appends `item`; returns false (and keeps nothing) when full. */
   offer(item: T): boolean {
     if (this.#size >= this.capacity) return false;
+    if (this.#size === this.#slots.length) this.#grow();
     let tail = this.#head + this.#size;
     if (tail >= this.#slots.length) tail -= this.#slots.length;
     this.#slots[tail] = item;
@@ -45,7 +52,8 @@ export class Mailbox<T> {
 
   /** Puts `item` back at the front (a retry); may use the one spare slot. */
   offerFront(item: T): boolean {
-    if (this.#size >= this.#slots.length) return false;
+    if (this.#size >= this.capacity + 1) return false;
+    if (this.#size === this.#slots.length) this.#grow();
     this.#head = this.#head === 0 ? this.#slots.length - 1 : this.#head - 1;
     this.#slots[this.#head] = item;
     this.#size++;
@@ -60,6 +68,17 @@ export class Mailbox<T> {
     this.#head = this.#head + 1 === this.#slots.length ? 0 : this.#head + 1;
     this.#size--;
     return item;
+  }
+
+  /** Doubles the buffer (never past capacity + 1), keeping the order. */
+  #grow(): void {
+    const length = Math.min(this.#slots.length * 2, this.capacity + 1);
+    const slots = new Array<T | undefined>(length).fill(undefined);
+    for (let i = 0; i < this.#size; i++) {
+      slots[i] = this.#slots[(this.#head + i) % this.#slots.length];
+    }
+    this.#slots = slots;
+    this.#head = 0;
   }
 
   /** Removes and returns every queued item, front first. */

@@ -200,6 +200,7 @@ export async function startNode(
   // The subscription and delivery actors refer to each other; the delivery
   // actor is spawned first and reaches the subscription actor through this ref.
   let subscription: ActorRef<SubscriptionMsg> | null = null;
+  const deliveryClient = Deno.createHttpClient({});
   const delivery: ActorRef<DeliveryMsg> = await system.spawn(deliveryBehavior({
     system,
     events: store.events,
@@ -221,6 +222,7 @@ export async function startNode(
       retryInitialMs: config.retryInitialMs,
     },
     recordFlushMs: config.recordFlushMs,
+    client: deliveryClient,
   }));
   const event: ActorRef<EventMsg> = await system.spawn(eventBehavior({
     store,
@@ -352,6 +354,7 @@ export async function startNode(
       await server.shutdown();
       reencryption.abort();
       await system.stop({ timeoutMs: config.shutdownTimeoutMs });
+      deliveryClient.close();
       await store.close();
     })();
     return stopping;

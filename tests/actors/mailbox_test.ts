@@ -38,3 +38,23 @@ Deno.test("mailbox: a capacity that is not a positive integer is refused", () =>
   assert.throws(() => new Mailbox(0), RangeError);
   assert.throws(() => new Mailbox(1.5), RangeError);
 });
+
+Deno.test("mailbox: the buffer grows past its first size up to the capacity, keeping order across wrap-around", () => {
+  const box = new Mailbox<number>(100);
+  let next = 0;
+  let expected = 0;
+  for (let round = 0; round < 5; round++) {
+    while (box.offer(next)) next++;
+    assert.equal(box.size, 100);
+    for (let i = 0; i < 37; i++) assert.equal(box.poll(), expected++);
+  }
+  assert.ok(
+    box.offerFront(-1),
+    "the spare slot takes a retry even when full after growing",
+  );
+  assert.equal(box.poll(), -1);
+  for (let item = box.poll(); item !== undefined; item = box.poll()) {
+    assert.equal(item, expected++);
+  }
+  assert.equal(expected, next);
+});
