@@ -425,6 +425,34 @@ export function courierBehavior(
     for (const record of batch) state.known.delete(record.seq);
   }
 
+  /**
+   * Writes buffered records; when the store refuses (disk full), keeps them
+   * and tries again later instead of panicking: a courier that panics on
+   * every flush would escalate and stop the node while the disk is full.
+   */
+  async function flushOrRetry(
+    state: CourierState,
+    ctx: ActorContext<CourierMsg>,
+  ): Promise<void> {
+    const batch = state.buffer;
+    try {
+      await flush(state, ctx);
+    } catch (error) {
+      state.buffer = [...batch, ...state.buffer];
+      ctx.log.warn("Could not record deliveries; retrying", {
+        subscription: id,
+        records: state.buffer.length,
+        ...errorFields(error),
+      });
+      if (state.flushTimer === null) {
+        state.flushTimer = ctx.setTimeout(
+          () => tell(ctx.self, { type: "flush" }),
+          Math.max(1_000, deps.recordFlushMs),
+        );
+      }
+    }
+  }
+
   function finished(state: CourierState, pending: Pending): void {
     // A replay done frees room to look for more replays behind it.
     if (pending.replay && !state.replaysPending) state.replaysPending = true;
@@ -486,7 +514,7 @@ export function courierBehavior(
         }
         state.buffer.push(record);
         if (state.buffer.length >= FLUSH_MAX) {
-          await flush(state, ctx);
+          await flushOrRetry(state, ctx);
         } else if (state.flushTimer === null) {
           state.flushTimer = ctx.setTimeout(
             () => tell(ctx.self, { type: "flush" }),
@@ -735,7 +763,7 @@ export function courierBehavior(
           break;
         }
         case "flush": {
-          await flush(state, ctx);
+          await flushOrRetry(state, ctx);
           return state;
         }
         default: {
