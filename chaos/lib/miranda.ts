@@ -80,6 +80,11 @@ export class ChaosNode implements AsyncDisposable {
 
   /** Starts the process on the data directory and logs the admin in. */
   async launch(extraArgs: string[] = []): Promise<void> {
+    if (this.server !== null) {
+      // The previous process ended by itself: keep its status and log.
+      this.exits.push(await this.server.stop("SIGKILL"));
+      this.logs.push(this.server.stderr());
+    }
     this.server = await startServer({
       dataDir: this.dataDir,
       args: [
