@@ -49,6 +49,7 @@ import { reencryptAll } from "../store/reencrypt.ts";
 import { openSqliteStore } from "../store/sqlite/store.ts";
 import { dataDirLayout, isInitialised } from "./data_dir.ts";
 import { externalVerifiers } from "./external_issuers.ts";
+import { SecretCache } from "./secret_cache.ts";
 import { TokenKeys } from "./token_keys.ts";
 import { Vault } from "./vault.ts";
 
@@ -201,17 +202,12 @@ export async function startNode(
   // actor is spawned first and reaches the subscription actor through this ref.
   let subscription: ActorRef<SubscriptionMsg> | null = null;
   const deliveryClient = Deno.createHttpClient({});
+  const secretCache = new SecretCache(store.subscriptions);
   const delivery: ActorRef<DeliveryMsg> = await system.spawn(deliveryBehavior({
     system,
     events: store.events,
     deliveries: store.deliveries,
-    secrets: async (id) => {
-      const secrets = await store.subscriptions.secrets(id);
-      if (!secrets) {
-        throw new Error(`Subscription "${id}" has no signing secret`);
-      }
-      return secrets;
-    },
+    secrets: (id) => secretCache.get(id),
     onGone: (sub) => {
       if (subscription) tell(subscription, { type: "markGone", id: sub.id });
     },
@@ -240,9 +236,14 @@ export async function startNode(
     couriers: {
       started: (sub, topicName) =>
         tell(delivery, { type: "start", subscription: sub, topicName }),
-      updated: (sub) => tell(delivery, { type: "update", subscription: sub }),
-      stopped: (subscriptionId) =>
-        tell(delivery, { type: "stop", subscriptionId }),
+      updated: (sub) => {
+        secretCache.forget(sub.id);
+        tell(delivery, { type: "update", subscription: sub });
+      },
+      stopped: (subscriptionId) => {
+        secretCache.forget(subscriptionId);
+        tell(delivery, { type: "stop", subscriptionId });
+      },
       replayed: (subscriptionId) =>
         tell(delivery, { type: "replay", subscriptionId }),
     },
@@ -286,7 +287,11 @@ export async function startNode(
     }
   };
 
-  const control = sealControl(vault, store, { tokenKeys, afterUnseal });
+  const control = sealControl(vault, store, {
+    tokenKeys,
+    secretCache,
+    afterUnseal,
+  });
   const failures = new RateLimiter({
     limit: config.authFailuresPerMinute,
     windowMs: 60_000,
@@ -376,7 +381,11 @@ export async function startNode(
 function sealControl(
   vault: Vault,
   store: Store,
-  hooks: { tokenKeys: TokenKeys; afterUnseal: () => void },
+  hooks: {
+    tokenKeys: TokenKeys;
+    secretCache: SecretCache;
+    afterUnseal: () => void;
+  },
 ): SealControl {
   const audit = (
     action: string,
@@ -411,6 +420,7 @@ function sealControl(
         `${caller.actor} (request ${caller.requestId} from ${caller.address})`,
       );
       hooks.tokenKeys.wipe();
+      hooks.secretCache.clear();
       void audit("seal", caller, "ok", {});
     },
     unsealWithPassphrase: async (passphrase, caller) =>
