@@ -52,6 +52,8 @@ const BACKLOG_REFRESH_MS = 1_000;
 export type CourierMsg =
   /** New events were committed for the topic. */
   | { type: "wake" }
+  /** A send could not sign: the node is sealed. The event waits for a wake. */
+  | { type: "sealedSend"; inc: number; seq: number; attemptId: string }
   /** A send finished (told by its task). */
   | {
     type: "attemptDone";
@@ -153,6 +155,8 @@ export interface CourierState {
   waiting: Map<number, { pending: Pending; timer: TimerHandle }>;
   /** Set while a `Retry-After` holds all sending. */
   hold: TimerHandle | null;
+  /** Set when a send met the sealed keys; the next wake (after unsealing) clears it. */
+  sealedIdle: boolean;
   /** Seqs in ready, in flight, waiting, or delivered but not yet recorded. */
   known: Set<number>;
   /** Async delivery records not yet written. */
@@ -347,7 +351,9 @@ export function courierBehavior(
     state: CourierState,
     ctx: ActorContext<CourierMsg>,
   ): Promise<void> {
-    while (state.mode === "running" && state.hold === null) {
+    while (
+      state.mode === "running" && state.hold === null && !state.sealedIdle
+    ) {
       const { ordered } = subscription;
       const window = ordered ? 1 : Math.max(1, subscription.maxInFlight);
       if (state.inFlight.size >= window) break;
@@ -378,7 +384,14 @@ export function courierBehavior(
     const { inc, client } = state;
     const sub = subscription;
     runTask(state, ctx, async () => {
-      const secrets = await deps.secrets();
+      let secrets: SigningSecrets;
+      try {
+        secrets = await deps.secrets();
+      } catch (error) {
+        if (!(error instanceof SealedError)) throw error;
+        safeTell(ctx, { type: "sealedSend", inc, seq: event.seq, attemptId });
+        return;
+      }
       const now = ctx.clock.now();
       const timestamp = Math.floor(now / 1000);
       const signature = await signatureHeader(secrets, {
@@ -641,6 +654,7 @@ export function courierBehavior(
         inFlight: new Map(),
         waiting: new Map(),
         hold: null,
+        sealedIdle: false,
         known: new Set(),
         buffer: [],
         flushTimer: null,
@@ -658,7 +672,21 @@ export function courierBehavior(
       switch (msg.type) {
         case "wake": {
           state.logExhausted = false;
+          state.sealedIdle = false;
           break;
+        }
+        case "sealedSend": {
+          if (msg.inc !== state.inc) return state;
+          const flight = state.inFlight.get(msg.seq);
+          if (flight === undefined || flight.attemptId !== msg.attemptId) {
+            return state;
+          }
+          state.inFlight.delete(msg.seq);
+          // The attempt never left: it does not count.
+          flight.pending.attempts--;
+          insertBySeq(state.ready, flight.pending);
+          state.sealedIdle = true;
+          return state;
         }
         case "attemptDone": {
           if (msg.inc !== state.inc) return state;

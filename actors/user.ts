@@ -198,6 +198,24 @@ export function userBehavior(deps: UserDeps): Behavior<null, UserMsg> {
     };
   }
 
+  /** True when `name` is an admin and no other user is: the node must keep one. */
+  async function isLastAdmin(name: string): Promise<boolean> {
+    const target = await store.users.get(name);
+    if (!target?.roles.includes("admin")) return false;
+    let after: string | undefined;
+    for (;;) {
+      const page = await store.users.list({
+        limit: 500,
+        ...(after !== undefined ? { after } : {}),
+      });
+      if (page.some((u) => u.name !== name && u.roles.includes("admin"))) {
+        return false;
+      }
+      if (page.length < 500) return true;
+      after = page.at(-1)!.name;
+    }
+  }
+
   async function emailHash(
     email: string | null,
   ): Promise<string | null | UserFailure> {
@@ -314,6 +332,17 @@ export function userBehavior(deps: UserDeps): Behavior<null, UserMsg> {
       case "updateUser": {
         const refused = denied(msg.identity, "users:write");
         if (refused) return msg.reply(refused);
+        if (
+          msg.roles !== undefined && !msg.roles.includes("admin") &&
+          await isLastAdmin(msg.name)
+        ) {
+          return msg.reply({
+            ok: false,
+            code: "conflict",
+            detail:
+              `"${msg.name}" is the last admin; make another admin before removing the role`,
+          });
+        }
         const hash = msg.email === undefined
           ? undefined
           : await emailHash(msg.email);
@@ -357,6 +386,13 @@ export function userBehavior(deps: UserDeps): Behavior<null, UserMsg> {
       case "deleteUser": {
         const refused = denied(msg.identity, "users:write");
         if (refused) return msg.reply(refused);
+        if (await isLastAdmin(msg.name)) {
+          return msg.reply({
+            ok: false,
+            code: "conflict",
+            detail: `"${msg.name}" is the last admin; make another admin first`,
+          });
+        }
         if (!(await store.users.delete(msg.name))) {
           return msg.reply(notFound("user", msg.name));
         }

@@ -104,3 +104,29 @@ Deno.test("admin ops: /api/v1/openapi.json documents every management route from
   >)["/api/v1/topics"]!;
   assert.ok(create["post"]?.requestBody, "the topic body schema is documented");
 });
+
+Deno.test("admin ops: the last admin can be neither deleted nor demoted; with a second admin both work", async () => {
+  await using node = await startIdentityNode();
+  const admin = await login(node.url, "admin", node.adminKeyPem);
+  assertProblem(
+    await call(node.url, "DELETE", "/api/v1/users/admin", { bearer: admin }),
+    409,
+  );
+  assertProblem(
+    await call(node.url, "PATCH", "/api/v1/users/admin", {
+      bearer: admin,
+      json: { roles: ["publisher"] },
+    }),
+    409,
+  );
+  await createUser(node.url, admin, "root2", { roles: ["admin"] });
+  const demoted = await call(node.url, "PATCH", "/api/v1/users/admin", {
+    bearer: admin,
+    json: { roles: ["admin", "publisher"] },
+  });
+  assert.equal(demoted.status, 200, "changing other roles of an admin is fine");
+  const deleted = await call(node.url, "DELETE", "/api/v1/users/admin", {
+    bearer: admin,
+  });
+  assert.equal(deleted.status, 200, deleted.text);
+});
