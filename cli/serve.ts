@@ -10,6 +10,7 @@
  * @module
  */
 
+import { dirname, join, resolve } from "node:path";
 import {
   type FaultInjection,
   FaultInjectionConfigError,
@@ -97,7 +98,13 @@ export async function serve(
   }
   const removeGuards = installProcessGuards(log, node.registry);
   say(`Miranda listening on ${node.url}`);
-  printWelcome(node.url, config, node.vault.sealed);
+  printWelcome(node.url, config, {
+    sealed: node.vault.sealed,
+    adminKey: existingFile(
+      options.init?.adminKeyOut ??
+        join(dirname(resolve(config.dataDir)), "admin-key.pem"),
+    ),
+  });
   log.info("listening", {
     url: node.url,
     dataDir: config.dataDir,
@@ -186,17 +193,42 @@ async function readGenerated(
   }
 }
 
-function printWelcome(url: string, config: Config, sealed: boolean): void {
+function printWelcome(
+  url: string,
+  config: Config,
+  options: { sealed: boolean; adminKey: string | null },
+): void {
   const layout = dataDirLayout(config.dataDir);
   const cacert = config.insecureHttp ? "" : `--cacert ${layout.caCert} `;
   if (!config.insecureHttp) say(`  Local CA certificate: ${layout.caCert}`);
   say(`  Check it: curl ${cacert}${url}/readyz`);
-  if (sealed) {
+  if (options.sealed) {
     say(
       `  The node is SEALED (no passphrase found). Unseal it with the passphrase or shares:`,
     );
     say(
       `    curl ${cacert}-X POST ${url}/api/v1/unseal -H 'content-type: application/json' -d '{"passphrase":"…"}'`,
     );
+  }
+  if (options.adminKey !== null) {
+    say(`  Admin key: ${options.adminKey}. Log in as admin:`);
+    say(
+      `    TOKEN=$(npx --yes deno@2.9.6 run -A mod.ts login --user admin --key ${options.adminKey} --url ${url}${
+        config.insecureHttp ? "" : ` --cacert ${layout.caCert}`
+      })`,
+    );
+    say(
+      `    curl ${cacert}-H "authorization: Bearer $TOKEN" ${url}/api/v1/session`,
+    );
+  }
+}
+
+/** The admin key file `init` wrote, when it is still where the flags say. */
+function existingFile(path: string | undefined): string | null {
+  if (path === undefined) return null;
+  try {
+    return Deno.statSync(path).isFile ? path : null;
+  } catch {
+    return null;
   }
 }
