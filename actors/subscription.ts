@@ -12,7 +12,7 @@
 
 import type { Behavior, Reply } from "./types.ts";
 import { authorize, type Identity } from "../identity/authorize.ts";
-import { recordAudit } from "../store/audit.ts";
+import { auditBy, changeBy, recordAudit } from "../store/audit.ts";
 import type {
   DeliveryRecord,
   FailedRecord,
@@ -204,29 +204,16 @@ export function subscriptionBehavior(
     return null;
   }
 
-  function change(msg: Caller) {
-    return {
-      actor: msg.identity.user,
-      requestId: msg.requestId,
-      time: new Date().toISOString(),
-    };
-  }
-
   function audit(
     msg: Caller,
     action: string,
     id: string,
     extra: { version?: number; detail?: object } = {},
   ) {
-    return recordAudit(store.audit, {
-      actor: msg.identity.user,
+    return auditBy(store.audit, msg, {
       action,
       resource: `subscription:${id}`,
-      requestId: msg.requestId,
-      ...(extra.version !== undefined ? { version: extra.version } : {}),
-      ...(extra.detail
-        ? { detail: extra.detail as Record<string, unknown> }
-        : {}),
+      ...extra,
     });
   }
 
@@ -237,7 +224,7 @@ export function subscriptionBehavior(
     action: string,
   ): Promise<SubscriptionResult<SubscriptionView>> {
     const updated = await store.subscriptions.update(msg.id, patch, {
-      ...change(msg),
+      ...changeBy(msg),
       ...(expectedVersion !== undefined ? { expectedVersion } : {}),
     });
     if (!updated.ok) {
@@ -321,7 +308,7 @@ export function subscriptionBehavior(
         await store.subscriptions.create(sub, {
           current: secret,
           previous: null,
-        }, change(msg));
+        }, changeBy(msg));
         await audit(msg, "subscription.create", sub.id, {
           version: 1,
           detail: { topic: topic.name, url: sub.url },

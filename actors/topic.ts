@@ -16,7 +16,7 @@ import {
   authorize,
   type Identity,
 } from "../identity/authorize.ts";
-import { recordAudit } from "../store/audit.ts";
+import { auditBy, changeBy } from "../store/audit.ts";
 import type {
   AckMode,
   GrantRight,
@@ -138,29 +138,16 @@ export function topicBehavior(deps: TopicDeps): Behavior<null, TopicMsg> {
     return { ok: true, value: topic };
   }
 
-  function change(msg: Caller) {
-    return {
-      actor: msg.identity.user,
-      requestId: msg.requestId,
-      time: new Date().toISOString(),
-    };
-  }
-
   function audit(
     msg: Caller,
     action: string,
     topic: string,
     extra: { version?: number; detail?: object } = {},
   ) {
-    return recordAudit(store.audit, {
-      actor: msg.identity.user,
+    return auditBy(store.audit, msg, {
       action,
       resource: `topic:${topic}`,
-      requestId: msg.requestId,
-      ...(extra.version !== undefined ? { version: extra.version } : {}),
-      ...(extra.detail
-        ? { detail: extra.detail as Record<string, unknown> }
-        : {}),
+      ...extra,
     });
   }
 
@@ -170,7 +157,7 @@ export function topicBehavior(deps: TopicDeps): Behavior<null, TopicMsg> {
     action: string,
   ): Promise<TopicResult<TopicRecord>> {
     const updated = await store.topics.update(msg.name, patch, {
-      ...change(msg),
+      ...changeBy(msg),
       ...(msg.expectedVersion !== undefined
         ? { expectedVersion: msg.expectedVersion }
         : {}),
@@ -223,7 +210,7 @@ export function topicBehavior(deps: TopicDeps): Behavior<null, TopicMsg> {
           createdAt: new Date().toISOString(),
           version: 1,
         };
-        const created = await store.topics.create(topic, change(msg));
+        const created = await store.topics.create(topic, changeBy(msg));
         if (!created.ok) {
           return msg.reply({
             ok: false,

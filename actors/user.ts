@@ -21,7 +21,7 @@ import {
 } from "../identity/authorize.ts";
 import { newAgentToken } from "../identity/jwt.ts";
 import { parsePublicKey, PublicKeyError } from "../identity/keys.ts";
-import { recordAudit } from "../store/audit.ts";
+import { auditBy, changeBy } from "../store/audit.ts";
 import type {
   AgentTokenRecord,
   AuditQuery,
@@ -258,16 +258,7 @@ export function userBehavior(deps: UserDeps): Behavior<null, UserMsg> {
     resource: string,
     extra: { version?: number; detail?: object } = {},
   ) {
-    return recordAudit(store.audit, {
-      actor: msg.identity.user,
-      action,
-      resource,
-      requestId: msg.requestId,
-      ...(extra.version !== undefined ? { version: extra.version } : {}),
-      ...(extra.detail
-        ? { detail: extra.detail as Record<string, unknown> }
-        : {}),
-    });
+    return auditBy(store.audit, msg, { action, resource: resource, ...extra });
   }
 
   async function handle(msg: UserMsg): Promise<void> {
@@ -290,7 +281,7 @@ export function userBehavior(deps: UserDeps): Behavior<null, UserMsg> {
             version: 1,
           },
           key,
-          { actor: msg.identity.user, requestId: msg.requestId, time: now() },
+          changeBy(msg),
         );
         if (!created.ok) {
           return msg.reply({

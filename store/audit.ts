@@ -36,3 +36,43 @@ export function recordAudit(
     detail: entry.detail ?? {},
   });
 }
+
+/** Who asks for a change and under which request. */
+export interface Caller {
+  identity: { user: string };
+  requestId: string;
+}
+
+/** The change context (actor, request, now) of a caller's change, for versions. */
+export function changeBy(
+  caller: Caller,
+): { actor: string; requestId: string; time: string } {
+  return {
+    actor: caller.identity.user,
+    requestId: caller.requestId,
+    time: new Date().toISOString(),
+  };
+}
+
+/** Appends the audit record of a caller's successful action. */
+export function auditBy(
+  audit: AuditStore,
+  caller: Caller,
+  entry: {
+    action: string;
+    resource: string;
+    version?: number;
+    detail?: object;
+  },
+): Promise<number> {
+  return recordAudit(audit, {
+    actor: caller.identity.user,
+    action: entry.action,
+    resource: entry.resource,
+    requestId: caller.requestId,
+    ...(entry.version !== undefined ? { version: entry.version } : {}),
+    ...(entry.detail
+      ? { detail: entry.detail as Record<string, unknown> }
+      : {}),
+  });
+}
