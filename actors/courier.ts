@@ -46,7 +46,7 @@ export const FLUSH_MAX = 256;
 /** Unordered: events parked for a retry beyond the in-flight window. */
 export const PARKED_MAX = 256;
 /** Least time between two backlog reads for the gauge. */
-const BACKLOG_REFRESH_MS = 1_000;
+const BACKLOG_REFRESH_MS = 5_000;
 
 /** Messages of a courier. */
 export type CourierMsg =
