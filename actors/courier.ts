@@ -52,6 +52,12 @@ const BACKLOG_REFRESH_MS = 5_000;
 export type CourierMsg =
   /** New events were committed for the topic. */
   | { type: "wake" }
+  /**
+   * The node sealed: start afresh from the store, so no plaintext event read
+   * before the seal stays in memory (a normal stop; the supervisor restarts
+   * the courier, whose `init` needs no key).
+   */
+  | { type: "reset" }
   /** A send could not sign: the node is sealed. The event waits for a wake. */
   | { type: "sealedSend"; inc: number; seq: number; attemptId: string }
   /** A send finished (told by its task). */
@@ -674,6 +680,10 @@ export function courierBehavior(
           state.logExhausted = false;
           state.sealedIdle = false;
           break;
+        }
+        case "reset": {
+          ctx.stop();
+          return state;
         }
         case "sealedSend": {
           if (msg.inc !== state.inc) return state;

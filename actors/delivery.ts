@@ -53,7 +53,9 @@ export type DeliveryMsg =
   /** Events were committed for a topic: wake its couriers. */
   | { type: "wake"; topicId: string }
   /** Failed events of a subscription were marked for replay. */
-  | { type: "replay"; subscriptionId: string };
+  | { type: "replay"; subscriptionId: string }
+  /** The node sealed: every courier drops the plaintext events it holds. */
+  | { type: "sealed" };
 
 /** What the delivery actor needs. */
 export interface DeliveryDeps {
@@ -221,6 +223,12 @@ export function deliveryBehavior(
         }
         case "replay": {
           courierTell(ctx, msg.subscriptionId, { type: "replay" });
+          return state;
+        }
+        case "sealed": {
+          for (const subscriptionId of couriers.keys()) {
+            courierTell(ctx, subscriptionId, { type: "reset" });
+          }
           return state;
         }
         default: {

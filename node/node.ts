@@ -291,6 +291,7 @@ export async function startNode(
     tokenKeys,
     secretCache,
     afterUnseal,
+    onSeal: () => tell(delivery, { type: "sealed" }),
   });
   const failures = new RateLimiter({
     limit: config.authFailuresPerMinute,
@@ -385,6 +386,8 @@ function sealControl(
     tokenKeys: TokenKeys;
     secretCache: SecretCache;
     afterUnseal: () => void;
+    /** Drop plaintext held elsewhere (couriers' read-ahead). */
+    onSeal: () => void;
   },
 ): SealControl {
   const audit = (
@@ -421,6 +424,7 @@ function sealControl(
       );
       hooks.tokenKeys.wipe();
       hooks.secretCache.clear();
+      hooks.onSeal();
       void audit("seal", caller, "ok", {});
     },
     unsealWithPassphrase: async (passphrase, caller) =>
