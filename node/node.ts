@@ -33,11 +33,7 @@ import { subscriptionRoutes } from "../http/routes/subscriptions.ts";
 import { newSigningSecret } from "../delivery/signature.ts";
 import { checkDestination, parseCidrs } from "../delivery/ssrf.ts";
 import { topicRoutes } from "../http/routes/topics.ts";
-import {
-  type SealCaller,
-  type SealControl,
-  sealRoutes,
-} from "../http/routes/seal.ts";
+import { sealRoutes } from "../http/routes/seal.ts";
 import { userRoutes } from "../http/routes/users.ts";
 import { errorFields, type Logger } from "../observability/logger.ts";
 import { createRegistry } from "../observability/metrics.ts";
@@ -51,6 +47,7 @@ import { dataDirLayout, isInitialised } from "./data_dir.ts";
 import { externalVerifiers } from "./external_issuers.ts";
 import { SecretCache } from "./secret_cache.ts";
 import { TokenKeys } from "./token_keys.ts";
+import { sealControl } from "./seal_control.ts";
 import { Vault } from "./vault.ts";
 
 /** A started node; dispose it to stop it gracefully. */
@@ -375,65 +372,5 @@ export async function startNode(
     shutdown,
     finished: server.finished,
     [Symbol.asyncDispose]: shutdown,
-  };
-}
-
-/** The seal routes' view of the vault: audited, and secrets cached elsewhere dropped on seal. */
-function sealControl(
-  vault: Vault,
-  store: Store,
-  hooks: {
-    tokenKeys: TokenKeys;
-    secretCache: SecretCache;
-    afterUnseal: () => void;
-    /** Drop plaintext held elsewhere (couriers' read-ahead). */
-    onSeal: () => void;
-  },
-): SealControl {
-  const audit = (
-    action: string,
-    caller: SealCaller,
-    result: "ok" | "failed",
-    detail: Record<string, unknown>,
-  ) =>
-    recordAudit(store.audit, {
-      actor: caller.actor,
-      action,
-      resource: "node",
-      requestId: caller.requestId,
-      result,
-      detail: { address: caller.address, ...detail },
-    });
-  const unsealed = async (
-    method: "passphrase" | "share",
-    caller: SealCaller,
-    outcome: Awaited<ReturnType<SealControl["addShare"]>>,
-  ) => {
-    if (outcome.ok && !outcome.state.sealed) hooks.afterUnseal();
-    await audit("unseal", caller, outcome.ok ? "ok" : "failed", {
-      method,
-      sealed: outcome.ok ? outcome.state.sealed : true,
-    });
-    return outcome;
-  };
-  return {
-    state: () => vault.state(),
-    seal(caller) {
-      vault.seal(
-        `${caller.actor} (request ${caller.requestId} from ${caller.address})`,
-      );
-      hooks.tokenKeys.wipe();
-      hooks.secretCache.clear();
-      hooks.onSeal();
-      void audit("seal", caller, "ok", {});
-    },
-    unsealWithPassphrase: async (passphrase, caller) =>
-      await unsealed(
-        "passphrase",
-        caller,
-        await vault.unsealWithPassphrase(passphrase),
-      ),
-    addShare: async (share, caller) =>
-      await unsealed("share", caller, await vault.addShare(share)),
   };
 }
