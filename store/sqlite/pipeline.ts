@@ -17,6 +17,7 @@
  * @module
  */
 
+import { nextVersion, versionWriter } from "./versions.ts";
 import type { WalSync } from "./wal_sync.ts";
 import type {
   DatabaseSync,
@@ -85,6 +86,7 @@ export function pipelineStores(
 ): PipelineStores {
   const sql = preparePipeline(db);
 
+  const recordVersion = versionWriter(db);
   function writeVersion(
     kind: string,
     id: string,
@@ -92,15 +94,7 @@ export function pipelineStores(
     change: ChangeContext,
     snapshot: unknown,
   ): void {
-    sql.insertVersion.run(
-      kind,
-      id,
-      version,
-      change.time,
-      change.actor,
-      change.requestId,
-      JSON.stringify(snapshot),
-    );
+    recordVersion({ kind, id, version, change, snapshot });
   }
 
   function lastSeq(topicId: string): number {
@@ -231,24 +225,13 @@ export function pipelineStores(
       settle(() =>
         transaction(() => {
           const row = sql.topicByName.get(name);
-          if (!row) return { ok: false, code: "not_found" } as const;
-          const current = topicFromRow(row);
-          if (
-            change.expectedVersion !== undefined &&
-            change.expectedVersion !== current.version
-          ) {
-            return { ok: false, code: "version_conflict" } as const;
-          }
-          const next: TopicRecord = {
-            ...current,
-            ack: patch.ack ?? current.ack,
-            retentionMs: patch.retentionMs ?? current.retentionMs,
-            maxBodyBytes: patch.maxBodyBytes === undefined
-              ? current.maxBodyBytes
-              : patch.maxBodyBytes,
-            grants: patch.grants ?? current.grants,
-            version: current.version + 1,
-          };
+          const versioned = nextVersion(
+            row ? topicFromRow(row) : null,
+            patch,
+            change.expectedVersion,
+          );
+          if (!versioned.ok) return versioned;
+          const next = versioned.next;
           sql.updateTopic.run(
             next.ack,
             next.retentionMs,
@@ -336,27 +319,13 @@ export function pipelineStores(
       settle(() =>
         transaction(() => {
           const row = sql.subscriptionById.get(id);
-          if (!row) return { ok: false, code: "not_found" } as const;
-          const current = subscriptionFromRow(row);
-          if (
-            change.expectedVersion !== undefined &&
-            change.expectedVersion !== current.version
-          ) {
-            return { ok: false, code: "version_conflict" } as const;
-          }
-          const next: SubscriptionRecord = {
-            ...current,
-            url: patch.url ?? current.url,
-            livenessUrl: patch.livenessUrl ?? current.livenessUrl,
-            ordered: patch.ordered ?? current.ordered,
-            maxInFlight: patch.maxInFlight ?? current.maxInFlight,
-            failurePolicy: patch.failurePolicy ?? current.failurePolicy,
-            record: patch.record ?? current.record,
-            timeoutMs: patch.timeoutMs ?? current.timeoutMs,
-            headers: patch.headers ?? current.headers,
-            paused: patch.paused === undefined ? current.paused : patch.paused,
-            version: current.version + 1,
-          };
+          const versioned = nextVersion(
+            row ? subscriptionFromRow(row) : null,
+            patch,
+            change.expectedVersion,
+          );
+          if (!versioned.ok) return versioned;
+          const next = versioned.next;
           sql.updateSubscription.run(...subscriptionColumns(next), next.id);
           writeVersion(
             SUBSCRIPTION_KIND,
@@ -611,9 +580,6 @@ function preparePipeline(db: DatabaseSync) {
   const done = (subscription: string, seq: string) =>
     `(EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = ${subscription} AND d.seq = ${seq}) OR EXISTS (SELECT 1 FROM failed f WHERE f.subscription_id = ${subscription} AND f.seq = ${seq}))`;
   return {
-    insertVersion: p(
-      "INSERT INTO resource_versions (kind, id, version, time, actor, request_id, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    ),
     listVersions: p(
       "SELECT * FROM resource_versions WHERE kind = ? AND id = ? ORDER BY version",
     ),

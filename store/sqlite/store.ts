@@ -15,6 +15,7 @@
  * @module
  */
 
+import { nextVersion, versionWriter } from "./versions.ts";
 import type {
   DatabaseSync,
   SQLInputValue,
@@ -121,6 +122,7 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
     }
   }
 
+  const recordVersion = versionWriter(db);
   function writeVersion(
     kind: string,
     id: string,
@@ -128,15 +130,7 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
     change: ChangeContext,
     snapshot: unknown,
   ): void {
-    sql.insertVersion.run(
-      kind,
-      id,
-      version,
-      change.time,
-      change.actor,
-      change.requestId,
-      JSON.stringify(snapshot),
-    );
+    recordVersion({ kind, id, version, change, snapshot });
   }
 
   function writeUser(user: UserRecord): void {
@@ -242,23 +236,13 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
         settle(() =>
           transaction(() => {
             const row = sql.getUser.get(name);
-            if (!row) return { ok: false, code: "not_found" } as const;
-            const current = userFromRow(row);
-            if (
-              change.expectedVersion !== undefined &&
-              change.expectedVersion !== current.version
-            ) {
-              return { ok: false, code: "version_conflict" } as const;
-            }
-            const next: UserRecord = {
-              ...current,
-              roles: patch.roles ?? current.roles,
-              groups: patch.groups ?? current.groups,
-              emailHash: patch.emailHash === undefined
-                ? current.emailHash
-                : patch.emailHash,
-              version: current.version + 1,
-            };
+            const versioned = nextVersion(
+              row ? userFromRow(row) : null,
+              patch,
+              change.expectedVersion,
+            );
+            if (!versioned.ok) return versioned;
+            const next = versioned.next;
             if (emailTakenByOther(next.emailHash, name)) {
               return { ok: false, code: "email_taken" } as const;
             }
@@ -534,9 +518,6 @@ function prepareAll(db: DatabaseSync) {
     deleteKey: p("DELETE FROM user_keys WHERE id = ? AND user_name = ?"),
     deleteUserKeys: p("DELETE FROM user_keys WHERE user_name = ?"),
 
-    insertVersion: p(
-      "INSERT INTO resource_versions (kind, id, version, time, actor, request_id, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    ),
     listVersions: p(
       "SELECT * FROM resource_versions WHERE kind = ? AND id = ? ORDER BY version",
     ),
