@@ -17,7 +17,8 @@ Deno.test("versions: the next version takes the defined fields of the patch and 
     ok: true,
     next: { version: 4, name: "a", limit: null },
   }, "null is a value, not an absence");
-  assert.deepEqual(nextVersion(current, { name: undefined }, undefined), {
+  const undefinedName = { name: undefined } as unknown as Partial<Thing>;
+  assert.deepEqual(nextVersion(current, undefinedName, undefined), {
     ok: true,
     next: { version: 4, name: "a", limit: 5 },
   });
