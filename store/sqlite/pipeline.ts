@@ -391,7 +391,12 @@ export function pipelineStores(
       if (batch.length === 0) return [];
       // Seal first, all at once: the write lock is held only for the inserts.
       const sealing = Promise.all(
-        batch.map((event) => prepared.get(event) ?? sealEvent(event)),
+        batch.map((event) => {
+          const early = prepared.get(event);
+          prepared.delete(event);
+          // A seal that failed early (the node was sealed then) is tried again.
+          return early?.catch(() => sealEvent(event)) ?? sealEvent(event);
+        }),
       );
       // Concurrent appends commit in call order, so seqs follow acceptance.
       const turn = appendQueue;

@@ -18,7 +18,7 @@ import type {
   SubscriptionRecord,
   TopicRecord,
 } from "../../store/mod.ts";
-import type { Keyring } from "../../security/envelope.ts";
+import { type Keyring, SealedError } from "../../security/envelope.ts";
 import { rotateDataKey } from "../../security/keyfile.ts";
 import { testKeyfile } from "../support/keys.ts";
 
@@ -490,6 +490,29 @@ export function pipelineContract(
     });
     assert.equal(await store.events.lastSeq(orders!), stored!.seq);
     assert.equal((await store.events.listMeta(orders!, 0, 10)).length, 1);
+  });
+
+  Deno.test(`${name} store: an event prepared while sealed is sealed again and stored once the node is unsealed`, async () => {
+    const { keyring } = await testKeyfile();
+    let sealed = true;
+    await using store = await openStore(() => {
+      if (sealed) throw new SealedError("seal an event");
+      return keyring;
+    });
+    sealed = false;
+    const [orders] = await addTopics(store, "orders");
+    sealed = true;
+    const event = newEvent(orders!);
+    store.events.prepare(event);
+    await assert.rejects(() => store.events.append([event]), {
+      name: "SealedError",
+    });
+    store.events.prepare(event);
+    sealed = false;
+    const [seq] = await store.events.append([event]);
+    const read = await store.events.get(event.id);
+    assert.equal(read?.seq, seq);
+    assert.deepEqual(read?.body, event.body);
   });
 
   Deno.test(`${name} store: an idempotency key finds the original event only since the given time`, async () => {
