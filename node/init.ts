@@ -10,7 +10,6 @@
 
 import { dirname, resolve } from "node:path";
 import { generateUserKeyPair } from "../identity/keys.ts";
-import { createLocalCa, issueNodeCertificate } from "../security/certs.ts";
 import {
   createKeyfile,
   type KdfCost,
@@ -62,6 +61,10 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
     ...(options.shares ? { shares: options.shares } : {}),
     ...(options.kdf ? { kdf: options.kdf } : {}),
   });
+  // Loaded here only: the X.509 library costs ~20 MB that a serving node never needs.
+  const { createLocalCa, issueNodeCertificate } = await import(
+    "../security/certs.ts"
+  );
   const ca = await createLocalCa({
     commonName: "Miranda local CA",
     validityDays: 3650,
