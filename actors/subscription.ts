@@ -11,7 +11,11 @@
  */
 
 import type { Behavior, Reply } from "./types.ts";
-import { authorize, type Identity } from "../identity/authorize.ts";
+import {
+  authorize,
+  type Caller,
+  type Identity,
+} from "../identity/authorize.ts";
 import { auditBy, changeBy, recordAudit } from "../store/audit.ts";
 import type {
   DeliveryRecord,
@@ -51,12 +55,6 @@ export interface SubscriptionSettings {
 /** A subscription as the API shows it. */
 export interface SubscriptionView extends SubscriptionRecord {
   topic: string;
-}
-
-/** Who asks and under which request. */
-interface Caller {
-  identity: Identity;
-  requestId: string;
 }
 
 /** Messages of the subscription actor. */

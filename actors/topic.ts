@@ -11,11 +11,7 @@
  */
 
 import type { Behavior, Reply } from "./types.ts";
-import {
-  type Action,
-  authorize,
-  type Identity,
-} from "../identity/authorize.ts";
+import { type Action, authorize, type Caller } from "../identity/authorize.ts";
 import { auditBy, changeBy } from "../store/audit.ts";
 import type {
   AckMode,
@@ -37,12 +33,6 @@ export type TopicFailure = {
 
 /** A topic-actor answer. */
 export type TopicResult<T> = { ok: true; value: T } | TopicFailure;
-
-/** Who asks and under which request. */
-interface Caller {
-  identity: Identity;
-  requestId: string;
-}
 
 /** Messages of the topic actor. */
 export type TopicMsg =

@@ -17,6 +17,7 @@ import { ALL_SCOPES } from "./session.ts";
 import {
   type Action,
   authorize,
+  type Caller,
   type Identity,
 } from "../identity/authorize.ts";
 import { newAgentToken } from "../identity/jwt.ts";
@@ -55,12 +56,6 @@ export interface MintedAgentToken {
   user: string;
   scopes: string[];
   expiresAt: string | null;
-}
-
-/** Who asks and under which request. */
-interface Caller {
-  identity: Identity;
-  requestId: string;
 }
 
 /** Messages of the user actor. */

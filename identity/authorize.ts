@@ -61,6 +61,12 @@ export interface Identity {
   scopes: readonly string[] | null;
 }
 
+/** Who asks an owning actor for something, and under which request id. */
+export interface Caller {
+  identity: Identity;
+  requestId: string;
+}
+
 /** The resource acted on, as far as authorisation needs to know it. */
 export interface Resource {
   /** Owning user: a topic's or subscription's creator. */

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Caller } from "../identity/authorize.ts";
 import type { AuditRecord, AuditStore } from "./mod.ts";
 
 /** The facts of one audited action; `time` defaults to now. */
@@ -35,12 +36,6 @@ export function recordAudit(
     version: entry.version ?? null,
     detail: entry.detail ?? {},
   });
-}
-
-/** Who asks for a change and under which request. */
-export interface Caller {
-  identity: { user: string };
-  requestId: string;
 }
 
 /** The change context (actor, request, now) of a caller's change, for versions. */
