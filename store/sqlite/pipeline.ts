@@ -26,7 +26,6 @@ import type {
   StatementSync,
 } from "node:sqlite";
 import type {
-  ChangeContext,
   Cipher,
   DeliveryRecord,
   DeliveryStore,
@@ -86,16 +85,7 @@ export function pipelineStores(
 ): PipelineStores {
   const sql = preparePipeline(db);
 
-  const recordVersion = versionWriter(db);
-  function writeVersion(
-    kind: string,
-    id: string,
-    version: number,
-    change: ChangeContext,
-    snapshot: unknown,
-  ): void {
-    recordVersion({ kind, id, version, change, snapshot });
-  }
+  const writeVersion = versionWriter(db);
 
   function lastSeq(topicId: string): number {
     const row = sql.lastSeq.get(topicId);
@@ -200,13 +190,13 @@ export function pipelineStores(
             first.createdAt,
             first.version,
           );
-          writeVersion(
-            TOPIC_KIND,
-            first.id,
-            first.version,
-            change,
-            topicSnapshot(first),
-          );
+          writeVersion({
+            kind: TOPIC_KIND,
+            id: first.id,
+            version: first.version,
+            change: change,
+            snapshot: topicSnapshot(first),
+          });
           return { ok: true } as const;
         })
       ),
@@ -240,13 +230,13 @@ export function pipelineStores(
             next.version,
             next.id,
           );
-          writeVersion(
-            TOPIC_KIND,
-            next.id,
-            next.version,
-            change,
-            topicSnapshot(next),
-          );
+          writeVersion({
+            kind: TOPIC_KIND,
+            id: next.id,
+            version: next.version,
+            change: change,
+            snapshot: topicSnapshot(next),
+          });
           return { ok: true, topic: next } as const;
         })
       ),
@@ -296,13 +286,13 @@ export function pipelineStores(
           sealed.ciphertext,
         );
         sql.insertPosition.run(first.id, start, start);
-        writeVersion(
-          SUBSCRIPTION_KIND,
-          first.id,
-          first.version,
-          change,
-          subscriptionSnapshot(first),
-        );
+        writeVersion({
+          kind: SUBSCRIPTION_KIND,
+          id: first.id,
+          version: first.version,
+          change: change,
+          snapshot: subscriptionSnapshot(first),
+        });
       });
     },
     get: (id) =>
@@ -327,13 +317,13 @@ export function pipelineStores(
           if (!versioned.ok) return versioned;
           const next = versioned.next;
           sql.updateSubscription.run(...subscriptionColumns(next), next.id);
-          writeVersion(
-            SUBSCRIPTION_KIND,
-            next.id,
-            next.version,
-            change,
-            subscriptionSnapshot(next),
-          );
+          writeVersion({
+            kind: SUBSCRIPTION_KIND,
+            id: next.id,
+            version: next.version,
+            change: change,
+            snapshot: subscriptionSnapshot(next),
+          });
           return { ok: true, subscription: next } as const;
         })
       ),

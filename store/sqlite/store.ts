@@ -26,7 +26,6 @@ import type {
   AgentTokenRecord,
   AuditQuery,
   AuditRecord,
-  ChangeContext,
   Cipher,
   GroupRecord,
   SealedCell,
@@ -122,16 +121,7 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
     }
   }
 
-  const recordVersion = versionWriter(db);
-  function writeVersion(
-    kind: string,
-    id: string,
-    version: number,
-    change: ChangeContext,
-    snapshot: unknown,
-  ): void {
-    recordVersion({ kind, id, version, change, snapshot });
-  }
+  const writeVersion = versionWriter(db);
 
   function writeUser(user: UserRecord): void {
     sql.updateUser.run(
@@ -200,17 +190,17 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
               key.algorithm,
               key.createdAt,
             );
-            writeVersion(
-              USER_KIND,
-              first.name,
-              first.version,
-              change ?? {
+            writeVersion({
+              kind: USER_KIND,
+              id: first.name,
+              version: first.version,
+              change: change ?? {
                 actor: SYSTEM_ACTOR,
                 requestId: "",
                 time: first.createdAt,
               },
-              userSnapshot(first),
-            );
+              snapshot: userSnapshot(first),
+            });
             return { ok: true } as const;
           })
         ),
@@ -247,13 +237,13 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
               return { ok: false, code: "email_taken" } as const;
             }
             writeUser(next);
-            writeVersion(
-              USER_KIND,
-              name,
-              next.version,
-              change,
-              userSnapshot(next),
-            );
+            writeVersion({
+              kind: USER_KIND,
+              id: name,
+              version: next.version,
+              change: change,
+              snapshot: userSnapshot(next),
+            });
             return { ok: true, user: next } as const;
           })
         ),
@@ -327,13 +317,13 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
                 version: member.version + 1,
               };
               writeUser(next);
-              writeVersion(
-                USER_KIND,
-                next.name,
-                next.version,
-                context,
-                userSnapshot(next),
-              );
+              writeVersion({
+                kind: USER_KIND,
+                id: next.name,
+                version: next.version,
+                change: context,
+                snapshot: userSnapshot(next),
+              });
             }
             return true;
           })
