@@ -16,7 +16,12 @@
  *
  * Who may tell it: the `delivery` actor (wake, pause, resume, updated,
  * replay, flush). Its own timers and send tasks tell it the rest. It asks no
- * one; `onGone` must not ask the delivery actor (tell only).
+ * one; `onGone` and `onIdle` must not ask the delivery actor (tell only).
+ *
+ * A courier with nothing to do — the log read to its end, nothing in flight,
+ * waiting, held or unrecorded — reports it through `onIdle`, and the delivery
+ * actor stops it until the topic's next wake: ten thousand quiet
+ * subscriptions cost a map entry each, not an actor each.
  *
  * @module
  */
@@ -50,14 +55,17 @@ const BACKLOG_REFRESH_MS = 5_000;
 
 /** Messages of a courier. */
 export type CourierMsg =
-  /** New events were committed for the topic. */
-  | { type: "wake" }
+  /**
+   * New events were committed for the topic. `n`, on this and the other
+   * messages of the delivery actor, numbers them (see `CourierDeps.onIdle`).
+   */
+  | { type: "wake"; n?: number }
   /**
    * The node sealed: start afresh from the store, so no plaintext event read
    * before the seal stays in memory (a normal stop; the supervisor restarts
    * the courier, whose `init` needs no key).
    */
-  | { type: "reset" }
+  | { type: "reset"; n?: number }
   /** A send could not sign: the node is sealed. The event waits for a wake. */
   | { type: "sealedSend"; inc: number; seq: number; attemptId: string }
   /** A send finished (told by its task). */
@@ -79,9 +87,9 @@ export type CourierMsg =
   /** Send again, from where it stopped. */
   | { type: "resume" }
   /** New settings of the subscription. */
-  | { type: "updated"; subscription: SubscriptionRecord }
+  | { type: "updated"; subscription: SubscriptionRecord; n?: number }
   /** Failed events were marked for replay. */
-  | { type: "replay" }
+  | { type: "replay"; n?: number }
   /** Write buffered (async) delivery records now. */
   | { type: "flush" };
 
@@ -105,6 +113,13 @@ export interface CourierDeps {
   secrets: () => Promise<SigningSecrets>;
   /** Called once when the subscriber answers 410; must only tell, never ask. */
   onGone: (subscription: SubscriptionRecord) => void | Promise<void>;
+  /**
+   * Called (tell only) each time the courier finds it has nothing to do.
+   * `heard` is the highest `n` among the messages it has handled, so the
+   * caller can tell whether a message of its own crossed the report. Without
+   * it, an idle courier simply waits for its next wake.
+   */
+  onIdle?: (heard: number) => void;
   metrics?: DeliveryMetrics;
   waits: CourierWaits;
   /** Jitter source; `Math.random` by default. */
@@ -175,6 +190,8 @@ export interface CourierState {
   /** Running send and probe tasks, awaited (after abort) on terminate. */
   tasks: Set<Promise<void>>;
   backlogAt: number;
+  /** Idle was reported and nothing happened since: a stop now is a sleep. */
+  idle: boolean;
 }
 
 const HOP_BY_HOP = new Set([
@@ -269,6 +286,8 @@ export function courierBehavior(
   // Survives restarts: the latest settings and a counter of incarnations.
   let subscription = deps.subscription;
   let incarnations = 0;
+  // The highest `n` handled, across restarts (see `CourierDeps.onIdle`).
+  let heard = 0;
   const id = subscription.id;
   const labels = { subscription: id };
   const { waits } = deps;
@@ -629,6 +648,23 @@ export function courierBehavior(
     }
   }
 
+  /** Nothing to send, wait for or record: the courier may sleep. */
+  function isIdle(state: CourierState): boolean {
+    return state.mode === "running" && state.hold === null &&
+      !state.sealedIdle && state.logExhausted && !state.replaysPending &&
+      state.ready.length === 0 && state.inFlight.size === 0 &&
+      state.waiting.size === 0 && state.buffer.length === 0 &&
+      state.flushTimer === null && state.tasks.size === 0;
+  }
+
+  function reportIfIdle(state: CourierState): void {
+    if (deps.onIdle === undefined || !isIdle(state)) return;
+    state.idle = true;
+    // Everything up to the log's end is done.
+    deps.metrics?.backlog.set(labels, 0);
+    deps.onIdle(heard);
+  }
+
   function applyPause(
     state: CourierState,
     ctx: ActorContext<CourierMsg>,
@@ -669,12 +705,15 @@ export function courierBehavior(
         probeAbort: null,
         tasks: new Set(),
         backlogAt: -Infinity,
+        idle: false,
       };
       setLive(state);
       tell(ctx.self, { type: "wake" });
       return state;
     },
     async handle(state, msg, ctx) {
+      state.idle = false;
+      if ("n" in msg && msg.n !== undefined) heard = Math.max(heard, msg.n);
       switch (msg.type) {
         case "wake": {
           state.logExhausted = false;
@@ -802,6 +841,7 @@ export function courierBehavior(
         }
         case "flush": {
           await flushOrRetry(state, ctx);
+          reportIfIdle(state);
           return state;
         }
         default: {
@@ -816,6 +856,7 @@ export function courierBehavior(
         if (!(error instanceof SealedError)) throw error;
         ctx.log.debug("courier idle while sealed", { subscription: id });
       }
+      reportIfIdle(state);
       return state;
     },
     async terminate(state, ctx) {
@@ -833,6 +874,8 @@ export function courierBehavior(
         });
       }
       if (!deps.client) state.client.close();
+      // Asleep, the subscription is still live with nothing left to send.
+      if (state.idle) return;
       deps.metrics?.live.remove(labels);
       deps.metrics?.backlog.remove(labels);
     },

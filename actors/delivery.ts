@@ -4,13 +4,20 @@
  * supervisor (`couriers`) so that a courier's panic restarts that courier
  * only, and routes wake-ups by topic.
  *
+ * A courier with nothing to do says so (`idle`) and is stopped; its
+ * subscription sleeps as a map entry until a wake, an update or a replay for
+ * it starts a courier again, which rebuilds its place from the store. Each
+ * message told to a running courier is numbered, and an idle report that
+ * has not heard the latest is ignored, so no wake is lost to a sleep.
+ *
  * The map of couriers lives in the behavior's closure, not in the state:
  * it mirrors actors that outlive a restart of this actor, so a restart must
  * not forget them (their names would stay taken).
  *
  * Who may tell it: the `event` actor (`wake`), the `subscription` actor
  * (`start`, `stop`, `update`, `replay`), the `cluster` actor (`start`,
- * `stop` on ownership changes). It asks no one; couriers never ask it.
+ * `stop` on ownership changes), couriers (`idle`). It asks no one; couriers
+ * never ask it.
  *
  * @module
  */
@@ -35,7 +42,7 @@ import type {
   SubscriptionRecord,
 } from "../store/mod.ts";
 import type { Registry } from "prom-client";
-import { errorFields } from "../observability/logger.ts";
+import { errorFields, type Logger } from "../observability/logger.ts";
 
 /** Messages of the delivery actor. */
 export type DeliveryMsg =
@@ -55,7 +62,17 @@ export type DeliveryMsg =
   /** Failed events of a subscription were marked for replay. */
   | { type: "replay"; subscriptionId: string }
   /** The node sealed: every courier drops the plaintext events it holds. */
-  | { type: "sealed" };
+  | { type: "sealed" }
+  /**
+   * A courier has nothing to do (told by it). `generation` names the courier
+   * started for the subscription, `heard` as in `CourierDeps.onIdle`.
+   */
+  | {
+    type: "idle";
+    subscriptionId: string;
+    generation: number;
+    heard: number;
+  };
 
 /** What the delivery actor needs. */
 export interface DeliveryDeps {
@@ -82,9 +99,22 @@ export interface DeliveryState {
   byTopic: Map<string, Set<string>>;
 }
 
+/** The courier messages the delivery actor tells, each numbered. */
+type NumberedMsg = Extract<
+  CourierMsg,
+  { type: "wake" | "reset" | "updated" | "replay" }
+>;
+
+/** A subscription this node delivers, with its courier when one runs. */
 interface Courier {
-  ref: ActorRef<CourierMsg>;
-  topicId: string;
+  subscription: SubscriptionRecord;
+  topicName: string;
+  /** The running courier; null while the subscription sleeps. */
+  ref: ActorRef<CourierMsg> | null;
+  /** Couriers started for the subscription so far. */
+  generation: number;
+  /** Messages told to the running courier (each carries its number). */
+  told: number;
 }
 
 /** The delivery actor's behavior. */
@@ -120,27 +150,81 @@ export function deliveryBehavior(
     if (ids?.size === 0) state.byTopic.delete(topicId);
   }
 
+  /** Starts the courier of a sleeping subscription. */
+  async function wakeUp(
+    entry: Courier,
+    self: ActorRef<DeliveryMsg>,
+    log: Logger,
+  ): Promise<void> {
+    const { subscription, topicName } = entry;
+    const generation = ++entry.generation;
+    entry.told = 0;
+    const onIdle = (heard: number) => {
+      try {
+        tell(self, {
+          type: "idle",
+          subscriptionId: subscription.id,
+          generation,
+          heard,
+        });
+      } catch (error) {
+        // Lost, the report only leaves the courier up until its next idle.
+        log.debug("Could not report an idle courier", errorFields(error));
+      }
+    };
+    entry.ref = await deps.system.spawn(
+      courierBehavior({
+        subscription,
+        topicName,
+        events: deps.events,
+        deliveries: deps.deliveries,
+        secrets: () => deps.secrets(subscription.id),
+        onGone: deps.onGone,
+        onIdle,
+        waits: deps.waits,
+        recordFlushMs: deps.recordFlushMs,
+        ...(deps.client ? { client: deps.client } : {}),
+        ...(metrics ? { metrics } : {}),
+        ...(deps.random ? { random: deps.random } : {}),
+      }),
+      { supervisor },
+    );
+  }
+
   async function stopCourier(
     state: DeliveryState,
     subscriptionId: string,
   ): Promise<boolean> {
-    const courier = couriers.get(subscriptionId);
-    if (courier === undefined) return false;
+    const entry = couriers.get(subscriptionId);
+    if (entry === undefined) return false;
     couriers.delete(subscriptionId);
-    unindex(state, subscriptionId, courier.topicId);
-    await deps.system.stopActor(courier.ref);
+    unindex(state, subscriptionId, entry.subscription.topicId);
+    if (entry.ref !== null) await deps.system.stopActor(entry.ref);
+    // A courier stopped while asleep-to-be leaves its series behind.
+    metrics?.live.remove({ subscription: subscriptionId });
+    metrics?.backlog.remove({ subscription: subscriptionId });
     return true;
   }
 
-  function courierTell(
-    ctx: { log: { warn(msg: string, fields?: Record<string, unknown>): void } },
+  /**
+   * Tells a subscription's courier `msg`, numbered; a sleeping subscription
+   * gets a courier instead, whose start reads everything `msg` would say
+   * (settings, log, replays) from the store and its entry.
+   */
+  async function courierTell(
+    ctx: { self: ActorRef<DeliveryMsg>; log: Logger },
     subscriptionId: string,
-    msg: CourierMsg,
-  ): void {
-    const courier = couriers.get(subscriptionId);
-    if (courier === undefined) return;
+    msg: NumberedMsg,
+  ): Promise<void> {
+    const entry = couriers.get(subscriptionId);
+    if (entry === undefined) return;
+    if (entry.ref === null) {
+      await wakeUp(entry, ctx.self, ctx.log);
+      return;
+    }
     try {
-      tell(courier.ref, msg);
+      tell(entry.ref, { ...msg, n: entry.told + 1 });
+      entry.told++;
     } catch (error) {
       // A full courier mailbox already holds a wake; nothing is lost.
       ctx.log.warn("Could not tell courier", {
@@ -151,12 +235,37 @@ export function deliveryBehavior(
     }
   }
 
+  /** Puts a courier that reported idle to sleep, unless a message crossed the report. */
+  async function sleep(
+    msg: Extract<DeliveryMsg, { type: "idle" }>,
+    log: Logger,
+  ): Promise<void> {
+    const entry = couriers.get(msg.subscriptionId);
+    if (
+      entry === undefined || entry.ref === null ||
+      entry.generation !== msg.generation || entry.told !== msg.heard
+    ) return;
+    const ref = entry.ref;
+    entry.ref = null;
+    try {
+      await deps.system.stopActor(ref);
+      log.debug("Courier asleep until its next wake", {
+        subscription: msg.subscriptionId,
+      });
+    } catch (error) {
+      log.warn("Could not stop an idle courier", {
+        subscription: msg.subscriptionId,
+        ...errorFields(error),
+      });
+    }
+  }
+
   return {
     name: "delivery",
     init() {
       const state: DeliveryState = { byTopic: new Map() };
-      for (const [subscriptionId, courier] of couriers) {
-        index(state, subscriptionId, courier.topicId);
+      for (const [subscriptionId, entry] of couriers) {
+        index(state, subscriptionId, entry.subscription.topicId);
       }
       return state;
     },
@@ -165,39 +274,31 @@ export function deliveryBehavior(
         case "start": {
           const { subscription, topicName } = msg;
           const existing = couriers.get(subscription.id);
-          if (existing !== undefined) {
-            if (existing.topicId !== subscription.topicId) {
-              await stopCourier(state, subscription.id);
-            } else {
-              courierTell(ctx, subscription.id, {
-                type: "updated",
-                subscription,
-              });
-              msg.reply?.(true);
-              return state;
-            }
-          }
-          const ref = await deps.system.spawn(
-            courierBehavior({
+          if (
+            existing !== undefined &&
+            existing.subscription.topicId !== subscription.topicId
+          ) {
+            await stopCourier(state, subscription.id);
+          } else if (existing !== undefined) {
+            existing.subscription = subscription;
+            existing.topicName = topicName;
+            await courierTell(ctx, subscription.id, {
+              type: "updated",
               subscription,
-              topicName,
-              events: deps.events,
-              deliveries: deps.deliveries,
-              secrets: () => deps.secrets(subscription.id),
-              onGone: deps.onGone,
-              waits: deps.waits,
-              recordFlushMs: deps.recordFlushMs,
-              ...(deps.client ? { client: deps.client } : {}),
-              ...(metrics ? { metrics } : {}),
-              ...(deps.random ? { random: deps.random } : {}),
-            }),
-            { supervisor },
-          );
-          couriers.set(subscription.id, {
-            ref,
-            topicId: subscription.topicId,
-          });
+            });
+            msg.reply?.(true);
+            return state;
+          }
+          const entry: Courier = {
+            subscription,
+            topicName,
+            ref: null,
+            generation: 0,
+            told: 0,
+          };
+          couriers.set(subscription.id, entry);
           index(state, subscription.id, subscription.topicId);
+          await wakeUp(entry, ctx.self, ctx.log);
           msg.reply?.(true);
           return state;
         }
@@ -209,7 +310,10 @@ export function deliveryBehavior(
           return state;
         }
         case "update": {
-          courierTell(ctx, msg.subscription.id, {
+          const entry = couriers.get(msg.subscription.id);
+          if (entry === undefined) return state;
+          entry.subscription = msg.subscription;
+          await courierTell(ctx, msg.subscription.id, {
             type: "updated",
             subscription: msg.subscription,
           });
@@ -217,18 +321,24 @@ export function deliveryBehavior(
         }
         case "wake": {
           for (const subscriptionId of state.byTopic.get(msg.topicId) ?? []) {
-            courierTell(ctx, subscriptionId, { type: "wake" });
+            await courierTell(ctx, subscriptionId, { type: "wake" });
           }
           return state;
         }
         case "replay": {
-          courierTell(ctx, msg.subscriptionId, { type: "replay" });
+          await courierTell(ctx, msg.subscriptionId, { type: "replay" });
           return state;
         }
         case "sealed": {
-          for (const subscriptionId of couriers.keys()) {
-            courierTell(ctx, subscriptionId, { type: "reset" });
+          // Sleeping subscriptions hold nothing.
+          for (const [subscriptionId, entry] of couriers) {
+            if (entry.ref === null) continue;
+            await courierTell(ctx, subscriptionId, { type: "reset" });
           }
+          return state;
+        }
+        case "idle": {
+          await sleep(msg, ctx.log);
           return state;
         }
         default: {

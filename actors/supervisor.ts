@@ -34,7 +34,7 @@ export interface Runtime {
   escalate(reason: string): void;
   /** Keeps a poison record. */
   recordPoison(record: PoisonRecord): void;
-  /** Forgets a closed actor (name, mailbox gauge). */
+  /** Forgets a closed actor (name, mailbox gauge, message timing series). */
   unregister(child: SupervisedChild): void;
 }
 

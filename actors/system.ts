@@ -185,6 +185,9 @@ export class ActorSystem implements AsyncDisposable {
       unregister: (child) => {
         if (this.#cells.get(child.name) === child) {
           this.#cells.delete(child.name);
+          // Its timing series goes too: thousands of stopped couriers must
+          // not keep a histogram each.
+          this.#runtime.metrics.messageSeconds.remove({ actor: child.name });
         }
       },
     };

@@ -120,15 +120,17 @@ export function spawn(program: string, options: SpawnOptions): Child {
   };
 }
 
-/** Starts `deno run --allow-all <script> <args>`. */
+/** Starts `deno run --allow-all [flags] <script> <args>`. */
 export function spawnDeno(
   script: string,
   args: string[] = [],
-  options: { env?: Record<string, string>; cwd?: string } = {},
+  options: { env?: Record<string, string>; cwd?: string; flags?: string[] } =
+    {},
 ): Child {
+  const { flags = [], ...rest } = options;
   return spawn(Deno.execPath(), {
-    args: ["run", "--allow-all", script, ...args],
-    ...options,
+    args: ["run", "--allow-all", ...flags, script, ...args],
+    ...rest,
   });
 }
 

@@ -16,7 +16,7 @@
  */
 
 import { dirname } from "node:path";
-import { argon2id } from "hash-wasm";
+import { deriveArgon2id } from "./argon2.ts";
 import { combine, split } from "shamir-secret-sharing";
 import { z } from "zod";
 import { Keyring } from "./envelope.ts";
@@ -511,14 +511,13 @@ async function deriveKek(
   passphrase: string,
   kdf: KdfParams,
 ): Promise<CryptoKey> {
-  const raw = await argon2id({
+  const raw = await deriveArgon2id({
     password: passphrase.normalize("NFC"),
     salt: unb64(kdf.salt),
-    memorySize: kdf.memoryKiB,
+    memoryKiB: kdf.memoryKiB,
     iterations: kdf.iterations,
     parallelism: kdf.parallelism,
     hashLength: 32,
-    outputType: "binary",
   });
   try {
     return await crypto.subtle.importKey(

@@ -14,6 +14,14 @@ const ROOT = fromFileUrl(new URL("../../", import.meta.url));
 const MOD = fromFileUrl(new URL("../../mod.ts", import.meta.url));
 /** The passphrase bench servers are started with; the data is thrown away. */
 const PASSPHRASE = "miranda bench passphrase, not secret";
+/**
+ * Extra `deno run` flags for the Miranda server, from
+ * `MIRANDA_BENCH_SERVER_FLAGS` (space-separated), e.g. `--cpu-prof
+ * --cpu-prof-dir=/tmp/prof` to profile a scenario; when set, the server is
+ * stopped with SIGTERM (so profiles are written) rather than SIGKILL.
+ */
+const SERVER_FLAGS = (Deno.env.get("MIRANDA_BENCH_SERVER_FLAGS") ?? "")
+  .split(" ").filter((flag) => flag !== "");
 
 /** A running Miranda with an admin token. */
 export interface Miranda extends AsyncDisposable {
@@ -99,7 +107,7 @@ export async function startMiranda(
         return performance.now() - started;
       },
       [Symbol.asyncDispose]: async () => {
-        await child.stop("SIGKILL");
+        await child.stop(SERVER_FLAGS.length > 0 ? "SIGTERM" : "SIGKILL");
         client?.close();
         await Deno.remove(root, { recursive: true }).catch(() => {});
       },
@@ -130,7 +138,11 @@ function launch(
     dataDir,
     "--log-level",
     "error",
-  ], { env: { MIRANDA_PASSPHRASE: PASSPHRASE }, cwd: ROOT });
+  ], {
+    env: { MIRANDA_PASSPHRASE: PASSPHRASE },
+    cwd: ROOT,
+    flags: SERVER_FLAGS,
+  });
   return Promise.resolve(child);
 }
 
