@@ -419,7 +419,7 @@ export function courierBehavior(
       }
       const now = ctx.clock.now();
       const timestamp = Math.floor(now / 1000);
-      const signature = await signatureHeader(secrets, {
+      const signature = signatureHeader(secrets, {
         id: event.id,
         timestamp,
         body: event.body,

@@ -8,6 +8,7 @@
  */
 
 import type { SealCaller, SealControl } from "../http/routes/seal.ts";
+import { forgetSigningKeys } from "../delivery/signature.ts";
 import { recordAudit } from "../store/audit.ts";
 import type { Store } from "../store/mod.ts";
 import type { SecretCache } from "./secret_cache.ts";
@@ -60,6 +61,7 @@ export function sealControl(
       );
       hooks.tokenKeys.wipe();
       hooks.secretCache.clear();
+      forgetSigningKeys();
       hooks.onSeal();
       void audit("seal", caller, "ok", {});
     },

@@ -25,8 +25,8 @@ function reference(
   return `v1,${mac}`;
 }
 
-Deno.test("signature: reproduces the published Standard Webhooks test vector", async () => {
-  const signature = await signWebhook({
+Deno.test("signature: reproduces the published Standard Webhooks test vector", () => {
+  const signature = signWebhook({
     secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     id: "msg_p5jXN8AQM9LWM0D4loKWxJek",
     timestamp: 1614265330,
@@ -35,14 +35,14 @@ Deno.test("signature: reproduces the published Standard Webhooks test vector", a
   assert.equal(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
 });
 
-Deno.test("signature: matches node:crypto HMAC for random secrets and binary bodies", async () => {
+Deno.test("signature: matches node:crypto HMAC for random secrets and binary bodies", () => {
   for (let i = 0; i < 20; i++) {
     const secret = newSigningSecret();
     const body = crypto.getRandomValues(new Uint8Array(i * 37));
     const id = crypto.randomUUID();
     const timestamp = 1_700_000_000 + i;
     assert.equal(
-      await signWebhook({ secret, id, timestamp, body }),
+      signWebhook({ secret, id, timestamp, body }),
       reference(secret, id, timestamp, body),
     );
   }
@@ -56,34 +56,34 @@ Deno.test("signature: new secrets are whsec_ plus base64 of 24 random bytes", ()
   assert.notEqual(a, b);
 });
 
-Deno.test("signature: a malformed secret is refused with InvalidSecretError", async () => {
+Deno.test("signature: a malformed secret is refused with InvalidSecretError", () => {
   const input = { id: "x", timestamp: 1, body: new Uint8Array() };
-  await assert.rejects(
-    signWebhook({ ...input, secret: "MfKQ9r8GKYqrTwjU" }),
+  assert.throws(
+    () => signWebhook({ ...input, secret: "MfKQ9r8GKYqrTwjU" }),
     InvalidSecretError,
   );
-  await assert.rejects(
-    signWebhook({ ...input, secret: "whsec_not*base64" }),
+  assert.throws(
+    () => signWebhook({ ...input, secret: "whsec_not*base64" }),
     InvalidSecretError,
   );
 });
 
-Deno.test("signature: both secrets sign during the grace period, only the current one after", async () => {
+Deno.test("signature: both secrets sign during the grace period, only the current one after", () => {
   const current = newSigningSecret();
   const previous = newSigningSecret();
   const secrets = { current, previous: { secret: previous, until: 2_000 } };
   const input = { id: "evt", timestamp: 1, body: encoder.encode("hi") };
-  const during = await signatureHeader(secrets, { ...input, now: 1_999 });
+  const during = signatureHeader(secrets, { ...input, now: 1_999 });
   assert.equal(
     during,
     `${reference(current, "evt", 1, input.body)} ${
       reference(previous, "evt", 1, input.body)
     }`,
   );
-  const after = await signatureHeader(secrets, { ...input, now: 2_000 });
+  const after = signatureHeader(secrets, { ...input, now: 2_000 });
   assert.equal(after, reference(current, "evt", 1, input.body));
   assert.equal(
-    await signatureHeader({ current, previous: null }, { ...input, now: 0 }),
+    signatureHeader({ current, previous: null }, { ...input, now: 0 }),
     reference(current, "evt", 1, input.body),
   );
 });

@@ -3,9 +3,10 @@ import {
   DecryptError,
   encodeRecordRef,
   keyIdOf,
-  type Keyring,
+  Keyring,
   SEALED_FORMAT_VERSION,
   SealedError,
+  SMALL_RECORD_BYTES,
 } from "../../security/envelope.ts";
 import { createKeyfile, rotateDataKey } from "../../security/keyfile.ts";
 
@@ -193,4 +194,75 @@ Deno.test("envelope: seals are counted per active key", async () => {
   const keyring = await newKeyring();
   await Promise.all([1, 2, 3].map(() => keyring.seal(body, EVENT)));
   assert.equal(keyring.sealsUnderActiveKey, 3);
+});
+
+Deno.test("envelope: records on both sides of SMALL_RECORD_BYTES are the same AES-256-GCM as plain WebCrypto, both ways, and refuse tampering", async () => {
+  const generate = (
+    usages: KeyUsage[],
+    algorithm: AesKeyGenParams | HmacKeyGenParams,
+  ) => crypto.subtle.generateKey(algorithm, true, usages) as Promise<CryptoKey>;
+  const dataKey = await generate(["encrypt", "decrypt"], {
+    name: "AES-GCM",
+    length: 256,
+  });
+  const keyring = new Keyring({
+    dataKeys: new Map([[7, dataKey]]),
+    activeKeyId: 7,
+    lookupKey: await generate(["sign"], { name: "HMAC", hash: "SHA-256" }),
+    rootKey: await generate(["wrapKey", "unwrapKey"], {
+      name: "AES-GCM",
+      length: 256,
+    }),
+  });
+  const additionalData = encodeRecordRef(EVENT.kind, EVENT.id);
+  for (
+    const size of [
+      0,
+      1,
+      SMALL_RECORD_BYTES - 1,
+      SMALL_RECORD_BYTES,
+      SMALL_RECORD_BYTES + 1,
+      60_000,
+    ]
+  ) {
+    const plaintext = crypto.getRandomValues(new Uint8Array(size));
+    // Sealed by the keyring, opened by plain WebCrypto.
+    const sealed = await keyring.seal(plaintext, EVENT);
+    assert.equal(sealed.length, 1 + 4 + 12 + size + 16, `size ${size}`);
+    const opened = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: sealed.subarray(5, 17), additionalData },
+      dataKey,
+      sealed.subarray(17),
+    );
+    assert.deepEqual(new Uint8Array(opened), plaintext, `size ${size}`);
+    // Sealed by plain WebCrypto, opened by the keyring.
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const body = new Uint8Array(
+      await crypto.subtle.encrypt(
+        { name: "AES-GCM", iv, additionalData },
+        dataKey,
+        plaintext,
+      ),
+    );
+    const foreign = new Uint8Array(17 + body.length);
+    foreign[0] = SEALED_FORMAT_VERSION;
+    new DataView(foreign.buffer).setUint32(1, 7);
+    foreign.set(iv, 5);
+    foreign.set(body, 17);
+    assert.deepEqual(await keyring.open(foreign, EVENT), plaintext);
+    // Tampering with the body, the tag or the nonce is refused on both paths.
+    for (const at of [5, 17, foreign.length - 1]) {
+      if (at >= foreign.length) continue;
+      const tampered = foreign.slice();
+      tampered[at]! ^= 0x80;
+      await assertDecryptError(keyring.open(tampered, EVENT), {
+        reason: "authentication_failed",
+        keyId: 7,
+      });
+    }
+    await assertDecryptError(
+      keyring.open(sealed, { kind: "event", id: "evt_2" }),
+      { reason: "authentication_failed" },
+    );
+  }
 });
