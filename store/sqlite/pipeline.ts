@@ -117,9 +117,14 @@ export function pipelineStores(
     const cursor = Number(position["cursor"]);
     let next = cursor;
     for (let page = 0; page < WALK_MAX_PAGES; page++) {
-      const rows = sql.walk.all(subscriptionId, topicId, next, WALK_PAGE);
+      // Stepped, not fetched whole: a walk usually stops at its first row
+      // (an event still in flight), and `all()` would compute all 512.
+      let rows = 0;
       let blocked = false;
-      for (const row of rows) {
+      for (
+        const row of sql.walk.iterate(subscriptionId, topicId, next, WALK_PAGE)
+      ) {
+        rows++;
         const seq = Number(row["seq"]);
         if (!row["done"]) {
           next = seq - 1;
@@ -128,7 +133,7 @@ export function pipelineStores(
         }
         next = seq;
       }
-      if (blocked || rows.length < WALK_PAGE) break;
+      if (blocked || rows < WALK_PAGE) break;
     }
     if (next > cursor) sql.setCursor.run(next, subscriptionId);
   }
