@@ -112,7 +112,7 @@ export async function startNode(
   const registry = createRegistry();
   const readiness = new Readiness();
   const vault = new Vault(await readKeyfile(layout.keyfile), { log, registry });
-  const store = openSqliteStore(layout.database, () => vault.cipher());
+  const store = openSqliteStore(layout.database, () => vault.cipher(), { log });
   const tokenKeys = new TokenKeys(store.secrets, {
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,

@@ -37,6 +37,8 @@ import type {
 } from "../mod.ts";
 import { openSqlite } from "./open.ts";
 import { WalSync } from "./wal_sync.ts";
+import { startCheckpointer } from "./checkpointer.ts";
+import type { Logger } from "../../observability/logger.ts";
 import {
   EVENT_KIND,
   pipelineStores,
@@ -102,8 +104,18 @@ const AUDIT_FILTERS = [
 
 type Row = Record<string, SQLOutputValue>;
 
-/** Opens the SQLite store at `path`; `cipher()` gives the unsealed keyring or throws. */
-export function openSqliteStore(path: string, cipher: () => Cipher): Store {
+/** SQLite's own checkpoint threshold, restored if the checkpointer fails. */
+const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
+
+/**
+ * Opens the SQLite store at `path`; `cipher()` gives the unsealed keyring or
+ * throws. WAL checkpoints run in a worker (see `checkpointer.ts`).
+ */
+export function openSqliteStore(
+  path: string,
+  cipher: () => Cipher,
+  options: { log?: Logger } = {},
+): Store {
   const db: DatabaseSync = openSqlite(path);
   let open = true;
   const sql = prepareAll(db);
@@ -140,6 +152,18 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
   }
 
   const walSync = new WalSync(`${path}-wal`);
+  // Checkpoints run in a worker; SQLite's own would stall the event loop.
+  db.exec("PRAGMA wal_autocheckpoint = 0");
+  const checkpointer = startCheckpointer(path, {
+    onFailure: (error) => {
+      if (!db.isOpen) return;
+      db.exec(`PRAGMA wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
+      options.log?.error(
+        "WAL checkpointer failed; SQLite checkpoints inline again",
+        { error },
+      );
+    },
+  });
   const pipeline = pipelineStores(db, cipher, transaction, walSync);
 
   const store: Store = {
@@ -464,6 +488,7 @@ export function openSqliteStore(path: string, cipher: () => Cipher): Store {
       if (open) {
         open = false;
         await walSync.close();
+        await checkpointer.close();
         db.close();
       }
     },

@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { startCheckpointer } from "../../store/sqlite/checkpointer.ts";
+
+async function eventually(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Not within 5 s: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+Deno.test("checkpointer: WAL pages reach the database file from the worker, while the writer's connection never checkpoints", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-ckpt-" });
+  const path = `${dir}/miranda.db`;
+  const db = new DatabaseSync(path);
+  try {
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA wal_autocheckpoint = 0");
+    db.exec("CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB)");
+    const insert = db.prepare("INSERT INTO t (b) VALUES (?)");
+    const write = (rows: number) => {
+      for (let i = 0; i < rows; i++) {
+        db.exec("BEGIN IMMEDIATE");
+        insert.run(new Uint8Array(1024).fill(i % 251));
+        db.exec("COMMIT");
+      }
+    };
+    const size = () => Deno.statSync(path).size;
+    const before = size();
+    // Control: with no checkpointer the database file does not grow.
+    write(1_500);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.equal(size(), before, "nothing checkpointed without the worker");
+    const failures: string[] = [];
+    const checkpointer = startCheckpointer(path, {
+      intervalMs: 50,
+      onFailure: (error) => failures.push(error),
+    });
+    try {
+      await eventually("the WAL is checkpointed", () => size() > before);
+      // The rows are all in the database file once the WAL is checkpointed.
+      const grown = size();
+      assert.ok(grown >= 1_500 * 1024, `database file is ${grown} bytes`);
+      // Writing goes on while the worker checkpoints.
+      write(500);
+      assert.equal(
+        Number(db.prepare("SELECT COUNT(*) AS n FROM t").get()?.["n"]),
+        2_000,
+      );
+    } finally {
+      await checkpointer.close();
+    }
+    assert.deepEqual(failures, []);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkpointer: a file it cannot open reports the failure once, and close still ends the worker", async () => {
+  const failures: string[] = [];
+  const checkpointer = startCheckpointer("/nonexistent-dir/miranda.db", {
+    intervalMs: 50,
+    onFailure: (error) => failures.push(error),
+  });
+  await eventually("the failure is reported", () => failures.length > 0);
+  await checkpointer.close();
+  assert.equal(failures.length, 1);
+  assert.match(failures[0]!, /unable to open|cannot open|no such/i);
+});
