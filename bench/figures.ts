@@ -268,7 +268,7 @@ export const FIGURES: FigureDef[] = [
   {
     name: "latency_p50",
     title:
-      "end-to-end latency at {latencyRate}/s for {latencySec} s (accept → sink), p50",
+      "end-to-end latency at {latencyRate}/s for {latencySec} s (publish sent → sink), p50",
     unit: "ms",
     scenario: "latency",
     baseline: "loopback_rtt_ms",
@@ -277,7 +277,7 @@ export const FIGURES: FigureDef[] = [
   },
   {
     name: "latency_p99",
-    title: "end-to-end latency (accept → sink) p99",
+    title: "end-to-end latency (publish sent → sink) p99",
     unit: "ms",
     scenario: "latency",
     baseline: "loopback_rtt_ms",
@@ -286,7 +286,7 @@ export const FIGURES: FigureDef[] = [
   },
   {
     name: "latency_p999",
-    title: "end-to-end latency (accept → sink) p99.9",
+    title: "end-to-end latency (publish sent → sink) p99.9",
     unit: "ms",
     scenario: "latency",
     baseline: "loopback_rtt_ms",
