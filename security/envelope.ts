@@ -15,22 +15,11 @@
  * The associated data binds a record to its place: `u32 len(kind) ‖ kind ‖ id`
  * (UTF-8), so a ciphertext copied to another row or kind does not open.
  *
- * Records up to {@linkcode SMALL_RECORD_BYTES} go through node:crypto, larger
- * ones through WebCrypto: the same AES-256-GCM, byte for byte, but each
- * WebCrypto call is an async op that costs ~20 µs of CPU here whatever the
- * size (about twice node:crypto for an event-sized record), while
- * node:crypto's AES is the slower one past a few KiB (bench/README.md).
- *
  * @module
  */
 
 /** Version byte of the sealed record layout. */
 export const SEALED_FORMAT_VERSION = 1;
-
-import { createCipheriv, createDecipheriv, KeyObject } from "node:crypto";
-
-/** Largest plaintext (or ciphertext body) handled by node:crypto; see above. */
-export const SMALL_RECORD_BYTES = 2048;
 
 const HEADER_LENGTH = 1 + 4 + 12;
 const NONCE_OFFSET = 5;
@@ -123,8 +112,6 @@ export interface KeyringMaterial {
 /** Unwrapped keys, shared by a keyring and the views made by rotation. */
 interface VaultKeys {
   dataKeys: Map<number, CryptoKey>;
-  /** node:crypto views of `dataKeys`, made on first use. */
-  keyObjects: Map<number, KeyObject>;
   lookupKey: CryptoKey;
   rootKey: CryptoKey;
   sealCounts: Map<number, number>;
@@ -182,16 +169,6 @@ export function keyIdOf(ciphertext: Uint8Array): number | null {
   return readU32(ciphertext, 1);
 }
 
-/** The node:crypto view of data key `keyId`, made once. */
-function keyObject(keys: VaultKeys, keyId: number, key: CryptoKey): KeyObject {
-  let object = keys.keyObjects.get(keyId);
-  if (object === undefined) {
-    object = KeyObject.from(key);
-    keys.keyObjects.set(keyId, object);
-  }
-  return object;
-}
-
 function readU32(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) |
     (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
@@ -217,7 +194,6 @@ export class Keyring {
         dataKeys: material.dataKeys,
         lookupKey: material.lookupKey,
         rootKey: material.rootKey,
-        keyObjects: new Map(),
         sealCounts: new Map(),
       },
     };
@@ -261,30 +237,11 @@ export class Keyring {
     new DataView(header.buffer).setUint32(1, keyId);
     const nonce = crypto.getRandomValues(header.subarray(NONCE_OFFSET));
     keys.sealCounts.set(keyId, (keys.sealCounts.get(keyId) ?? 0) + 1);
-    const additionalData = encodeRecordRef(aad.kind, aad.id);
-    if (plaintext.length <= SMALL_RECORD_BYTES) {
-      const cipher = createCipheriv(
-        "aes-256-gcm",
-        keyObject(keys, keyId, key),
-        nonce,
-      );
-      cipher.setAAD(additionalData);
-      const out = new Uint8Array(
-        HEADER_LENGTH + plaintext.length + TAG_LENGTH,
-      );
-      out.set(header);
-      const head = cipher.update(plaintext);
-      out.set(head, HEADER_LENGTH);
-      const tail = cipher.final();
-      out.set(tail, HEADER_LENGTH + head.length);
-      out.set(cipher.getAuthTag(), HEADER_LENGTH + head.length + tail.length);
-      return out;
-    }
     const body = await crypto.subtle.encrypt(
       {
         name: "AES-GCM",
         iv: nonce,
-        additionalData,
+        additionalData: encodeRecordRef(aad.kind, aad.id),
       },
       key,
       plaintext as Uint8Array<ArrayBuffer>,
@@ -316,30 +273,6 @@ export class Keyring {
       throw new DecryptError(aad, { keyId, reason: "unknown_key" });
     }
     const bytes = ciphertext as Uint8Array<ArrayBuffer>;
-    if (bytes.length - HEADER_LENGTH - TAG_LENGTH <= SMALL_RECORD_BYTES) {
-      try {
-        const decipher = createDecipheriv(
-          "aes-256-gcm",
-          keyObject(keys, keyId, key),
-          bytes.subarray(NONCE_OFFSET, HEADER_LENGTH),
-        );
-        decipher.setAAD(encodeRecordRef(aad.kind, aad.id));
-        decipher.setAuthTag(bytes.subarray(bytes.length - TAG_LENGTH));
-        const head = decipher.update(
-          bytes.subarray(HEADER_LENGTH, bytes.length - TAG_LENGTH),
-        );
-        const tail = decipher.final();
-        const out = new Uint8Array(head.length + tail.length);
-        out.set(head);
-        out.set(tail, head.length);
-        return out;
-      } catch {
-        throw new DecryptError(aad, {
-          keyId,
-          reason: "authentication_failed",
-        });
-      }
-    }
     try {
       return new Uint8Array(
         await crypto.subtle.decrypt(
@@ -412,7 +345,6 @@ export class Keyring {
   /** Drops every key reference at once (seal). Later calls throw {@link SealedError}. */
   wipe(): void {
     this.#vault.keys?.dataKeys.clear();
-    this.#vault.keys?.keyObjects.clear();
     this.#vault.keys = null;
   }
 

@@ -6,7 +6,6 @@ import {
   Keyring,
   SEALED_FORMAT_VERSION,
   SealedError,
-  SMALL_RECORD_BYTES,
 } from "../../security/envelope.ts";
 import { createKeyfile, rotateDataKey } from "../../security/keyfile.ts";
 
@@ -196,7 +195,7 @@ Deno.test("envelope: seals are counted per active key", async () => {
   assert.equal(keyring.sealsUnderActiveKey, 3);
 });
 
-Deno.test("envelope: records on both sides of SMALL_RECORD_BYTES are the same AES-256-GCM as plain WebCrypto, both ways, and refuse tampering", async () => {
+Deno.test("envelope: records of every size are plain AES-256-GCM under the data key, readable and writable by WebCrypto directly, and refuse tampering", async () => {
   const generate = (
     usages: KeyUsage[],
     algorithm: AesKeyGenParams | HmacKeyGenParams,
@@ -216,14 +215,7 @@ Deno.test("envelope: records on both sides of SMALL_RECORD_BYTES are the same AE
   });
   const additionalData = encodeRecordRef(EVENT.kind, EVENT.id);
   for (
-    const size of [
-      0,
-      1,
-      SMALL_RECORD_BYTES - 1,
-      SMALL_RECORD_BYTES,
-      SMALL_RECORD_BYTES + 1,
-      60_000,
-    ]
+    const size of [0, 1, 2_048, 60_000]
   ) {
     const plaintext = crypto.getRandomValues(new Uint8Array(size));
     // Sealed by the keyring, opened by plain WebCrypto.
@@ -250,7 +242,7 @@ Deno.test("envelope: records on both sides of SMALL_RECORD_BYTES are the same AE
     foreign.set(iv, 5);
     foreign.set(body, 17);
     assert.deepEqual(await keyring.open(foreign, EVENT), plaintext);
-    // Tampering with the body, the tag or the nonce is refused on both paths.
+    // Tampering with the nonce, the body or the tag is refused.
     for (const at of [5, 17, foreign.length - 1]) {
       if (at >= foreign.length) continue;
       const tampered = foreign.slice();
