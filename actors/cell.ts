@@ -14,6 +14,7 @@
  */
 
 import type { Clock, TimerHandle } from "./clock.ts";
+import type { Deadlines } from "./deadlines.ts";
 import {
   ActorPanicError,
   ActorStoppedError,
@@ -131,9 +132,14 @@ export class ActorCell<S, M extends { type: string }>
     };
   }
 
-  /** The system's clock (ask deadlines). */
+  /** The system's clock. */
   get clock(): Clock {
     return this.#rt.clock;
+  }
+
+  /** The system's ask deadlines. */
+  get deadlines(): Deadlines {
+    return this.#rt.deadlines;
   }
 
   /** Number of queued messages. */

@@ -15,6 +15,7 @@
  */
 
 import type { Clock } from "./clock.ts";
+import type { Deadlines } from "./deadlines.ts";
 import { ActorStoppedError } from "./errors.ts";
 import type { ActorMetrics } from "./metrics.ts";
 import type { PoisonRecord, RestartIntensity, RestartType } from "./types.ts";
@@ -24,6 +25,8 @@ import { errorFields, type Logger } from "../observability/logger.ts";
 export interface Runtime {
   /** The injected clock. */
   readonly clock: Clock;
+  /** Ask deadlines on that clock. */
+  readonly deadlines: Deadlines;
   /** The system's logger. */
   readonly log: Logger;
   /** The runtime's metrics. */

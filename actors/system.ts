@@ -17,6 +17,7 @@
 import type { Registry } from "prom-client";
 import { ActorCell, registerAsk } from "./cell.ts";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
+import { type Deadline, Deadlines } from "./deadlines.ts";
 import { ActorStoppedError, AskTimeoutError } from "./errors.ts";
 import { type FaultInjection, withInjectedFaults } from "./fault_injection.ts";
 import { createActorMetrics } from "./metrics.ts";
@@ -103,20 +104,19 @@ export function ask<const M, T = ReplyValue<M>>(
   options: { timeoutMs: number },
 ): Promise<T> {
   const cell = cellOf(ref);
-  const { clock } = cell;
   const { promise, resolve, reject } = Promise.withResolvers<T>();
   let settled = false;
-  let timer: TimerHandle | undefined;
+  let deadline: Deadline | undefined = undefined;
   const fail = (error: Error): void => {
     if (settled) return;
     settled = true;
-    if (timer !== undefined) clock.clearTimeout(timer);
+    deadline?.cancel();
     reject(error);
   };
   const msg = make((value) => {
     if (settled) return;
     settled = true;
-    if (timer !== undefined) clock.clearTimeout(timer);
+    deadline?.cancel();
     resolve(value);
   });
   try {
@@ -126,12 +126,13 @@ export function ask<const M, T = ReplyValue<M>>(
     return promise;
   }
   registerAsk(msg as Msg, fail);
-  timer = clock.setTimeout(() => {
-    timer = undefined;
+  // Answered before it was even set (a synchronous reply): nothing to time.
+  if (settled) return promise;
+  deadline = cell.deadlines.add(options.timeoutMs, () => {
     fail(
       new AskTimeoutError(cell.name, (msg as Msg).type, options.timeoutMs),
     );
-  }, options.timeoutMs);
+  });
   return promise;
 }
 
@@ -175,6 +176,7 @@ export class ActorSystem implements AsyncDisposable {
     this.#faults = options.faultInjection ?? null;
     this.#runtime = {
       clock: this.#clock,
+      deadlines: new Deadlines(this.#clock),
       log: this.#log,
       metrics: createActorMetrics(options.registry, () => this.#cells.values()),
       stopping: false,

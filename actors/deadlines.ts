@@ -1,0 +1,109 @@
+/**
+ * Ask deadlines, many per timer. A timer per ask (set, then cleared when
+ * the answer comes) costs 2–4 µs on this runtime, and a published event
+ * makes two asks. Deadlines of one length fall in the order they were set,
+ * so each length keeps a queue with one timer armed for its earliest live
+ * deadline; an answered ask only marks its entry, and a queue with nothing
+ * live clears its timer, so no timer outlives the asks that needed it.
+ *
+ * @module
+ */
+
+import type { Clock, TimerHandle } from "./clock.ts";
+
+/** A deadline that may still be called off. */
+export interface Deadline {
+  /** Calls the deadline off; its callback never runs. */
+  cancel(): void;
+}
+
+interface Entry {
+  at: number;
+  expire: (() => void) | null;
+}
+
+interface Queue {
+  ms: number;
+  entries: Entry[];
+  /** Index of the first entry not yet expired or dropped. */
+  head: number;
+  /** Entries whose callback may still run. */
+  live: number;
+  timer: TimerHandle | null;
+}
+
+/** Compacts a queue's array once this many dropped entries lead it. */
+const COMPACT_AT = 1024;
+
+/** Deadlines on one clock, grouped by length. */
+export class Deadlines {
+  readonly #clock: Clock;
+  readonly #queues = new Map<number, Queue>();
+
+  /** Deadlines measured and timed by `clock`. */
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Calls `expire` once `ms` have passed, unless cancelled first. */
+  add(ms: number, expire: () => void): Deadline {
+    let queue = this.#queues.get(ms);
+    if (queue === undefined) {
+      queue = { ms, entries: [], head: 0, live: 0, timer: null };
+      this.#queues.set(ms, queue);
+    }
+    const entry: Entry = { at: this.#clock.now() + ms, expire };
+    queue.entries.push(entry);
+    queue.live++;
+    if (queue.timer === null) this.#arm(queue, ms);
+    const q = queue;
+    return {
+      cancel: () => {
+        if (entry.expire === null) return;
+        entry.expire = null;
+        this.#dropped(q);
+      },
+    };
+  }
+
+  #dropped(queue: Queue): void {
+    queue.live--;
+    if (queue.live > 0) return;
+    // Nothing left to time: no timer may outlive the asks.
+    if (queue.timer !== null) this.#clock.clearTimeout(queue.timer);
+    queue.timer = null;
+    queue.entries = [];
+    queue.head = 0;
+  }
+
+  #arm(queue: Queue, ms: number): void {
+    queue.timer = this.#clock.setTimeout(() => this.#fire(queue), ms);
+  }
+
+  #fire(queue: Queue): void {
+    queue.timer = null;
+    const now = this.#clock.now();
+    const { entries } = queue;
+    while (queue.head < entries.length) {
+      const entry = entries[queue.head]!;
+      if (entry.expire !== null && entry.at > now) break;
+      queue.head++;
+      const expire = entry.expire;
+      if (expire === null) continue;
+      entry.expire = null;
+      queue.live--;
+      expire();
+    }
+    if (queue.head >= COMPACT_AT && queue.head * 2 > queue.entries.length) {
+      queue.entries = queue.entries.slice(queue.head);
+      queue.head = 0;
+    }
+    const next = queue.entries[queue.head];
+    if (queue.live > 0 && next !== undefined && queue.timer === null) {
+      this.#arm(queue, Math.max(0, next.at - now));
+    } else if (queue.live === 0) {
+      queue.entries = [];
+      queue.head = 0;
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { Deadlines } from "../../actors/deadlines.ts";
+import type { Clock, TimerHandle } from "../../actors/clock.ts";
+import { fakeClock } from "./helpers.ts";
+
+/** A fake clock that also counts the timers armed and still pending. */
+function countingClock() {
+  const clock = fakeClock(1_000);
+  const pending = new Set<TimerHandle>();
+  let armed = 0;
+  const counted: Clock & { tick(ms: number): void } = {
+    now: clock.now,
+    tick: clock.tick,
+    setTimeout: (fn, ms) => {
+      armed++;
+      const handle = clock.setTimeout(() => {
+        pending.delete(handle);
+        fn();
+      }, ms);
+      pending.add(handle);
+      return handle;
+    },
+    clearTimeout: (handle) => {
+      pending.delete(handle);
+      clock.clearTimeout(handle);
+    },
+  };
+  return { clock: counted, pending, armed: () => armed };
+}
+
+Deno.test("deadlines: each expires once its time has passed, in order, and never when cancelled", () => {
+  const { clock } = countingClock();
+  const deadlines = new Deadlines(clock);
+  const fired: string[] = [];
+  deadlines.add(100, () => fired.push("a"));
+  clock.tick(10);
+  const b = deadlines.add(100, () => fired.push("b"));
+  clock.tick(10);
+  deadlines.add(100, () => fired.push("c"));
+  deadlines.add(30, () => fired.push("short"));
+  b.cancel();
+  clock.tick(29);
+  assert.deepEqual(fired, []);
+  clock.tick(1);
+  assert.deepEqual(fired, ["short"]);
+  clock.tick(49);
+  assert.deepEqual(fired, ["short"], "a is due at 100 ms, not before");
+  clock.tick(1);
+  assert.deepEqual(fired, ["short", "a"]);
+  clock.tick(20);
+  assert.deepEqual(fired, ["short", "a", "c"], "b was cancelled");
+  b.cancel();
+  clock.tick(1_000);
+  assert.deepEqual(fired, ["short", "a", "c"]);
+});
+
+Deno.test("deadlines: many deadlines of one length share one timer, and none is left once all are cancelled", () => {
+  const { clock, pending, armed } = countingClock();
+  const deadlines = new Deadlines(clock);
+  const handles = Array.from(
+    { length: 10_000 },
+    () => deadlines.add(5_000, () => assert.fail("cancelled deadline fired")),
+  );
+  assert.equal(armed(), 1);
+  assert.equal(pending.size, 1);
+  for (const handle of handles) handle.cancel();
+  assert.equal(pending.size, 0, "no timer outlives the deadlines");
+  clock.tick(10_000);
+});
+
+Deno.test("deadlines: after a burst of answered asks, the timer waits for the earliest live one only", () => {
+  const { clock, armed } = countingClock();
+  const deadlines = new Deadlines(clock);
+  let fired = 0;
+  const keep = deadlines.add(1_000, () => fired++);
+  for (let i = 0; i < 5_000; i++) {
+    clock.tick(0.1);
+    deadlines.add(1_000, () => fired++).cancel();
+  }
+  clock.tick(400); // 1,900 ms: `keep` is due at 2,000
+  const late = deadlines.add(1_000, () => fired++); // due at 2,900
+  const armedBefore = armed();
+  clock.tick(100);
+  assert.equal(fired, 1, "`keep` expired");
+  assert.equal(armed(), armedBefore + 1, "re-armed once, for `late`");
+  keep.cancel();
+  clock.tick(899);
+  assert.equal(fired, 1);
+  clock.tick(1);
+  assert.equal(fired, 2, "`late` expired");
+  late.cancel();
+});
