@@ -23,6 +23,7 @@
  */
 
 import { type ActorSystem, tell } from "./system.ts";
+import { ActorStoppedError } from "./errors.ts";
 import type { Supervisor } from "./supervisor.ts";
 import type { ActorRef, Behavior, Reply } from "./types.ts";
 import {
@@ -200,7 +201,8 @@ export function deliveryBehavior(
     couriers.delete(subscriptionId);
     unindex(state, subscriptionId, entry.subscription.topicId);
     if (entry.ref !== null) await deps.system.stopActor(entry.ref);
-    // A courier stopped while asleep-to-be leaves its series behind.
+    // A courier that had reported idle keeps its series when stopped (it
+    // would sleep); a subscription that goes drops them here.
     metrics?.live.remove({ subscription: subscriptionId });
     metrics?.backlog.remove({ subscription: subscriptionId });
     return true;
@@ -226,6 +228,12 @@ export function deliveryBehavior(
       tell(entry.ref, { ...msg, n: entry.told + 1 });
       entry.told++;
     } catch (error) {
+      if (error instanceof ActorStoppedError) {
+        // Stopped behind our back (a failed sleep): start a new one.
+        entry.ref = null;
+        await wakeUp(entry, ctx.self, ctx.log);
+        return;
+      }
       // A full courier mailbox already holds a wake; nothing is lost.
       ctx.log.warn("Could not tell courier", {
         subscription: subscriptionId,
@@ -245,10 +253,9 @@ export function deliveryBehavior(
       entry === undefined || entry.ref === null ||
       entry.generation !== msg.generation || entry.told !== msg.heard
     ) return;
-    const ref = entry.ref;
-    entry.ref = null;
     try {
-      await deps.system.stopActor(ref);
+      await deps.system.stopActor(entry.ref);
+      entry.ref = null;
       log.debug("Courier asleep until its next wake", {
         subscription: msg.subscriptionId,
       });
