@@ -18,10 +18,11 @@
  * replay, flush). Its own timers and send tasks tell it the rest. It asks no
  * one; `onGone` and `onIdle` must not ask the delivery actor (tell only).
  *
- * A courier with nothing to do — the log read to its end, nothing in flight,
- * waiting, held or unrecorded — reports it through `onIdle`, and the delivery
- * actor stops it until the topic's next wake: ten thousand quiet
- * subscriptions cost a map entry each, not an actor each.
+ * A courier that has had nothing to do for `sleepAfterMs` — the log read to
+ * its end, nothing in flight, waiting, held or unrecorded — reports it
+ * through `onIdle`, and the delivery actor stops it until the topic's next
+ * wake: ten thousand quiet subscriptions cost a map entry each, not an actor
+ * each, while a busy one never pays a restart per event.
  *
  * @module
  */
@@ -91,7 +92,9 @@ export type CourierMsg =
   /** Failed events were marked for replay. */
   | { type: "replay"; n?: number }
   /** Write buffered (async) delivery records now. */
-  | { type: "flush" };
+  | { type: "flush" }
+  /** The idle wait ended (timer): report idle if still so. */
+  | { type: "idleCheck" };
 
 /** Waits of a courier, all in ms. */
 export interface CourierWaits {
@@ -120,6 +123,8 @@ export interface CourierDeps {
    * it, an idle courier simply waits for its next wake.
    */
   onIdle?: (heard: number) => void;
+  /** How long the courier must stay idle before it calls `onIdle`, in ms. */
+  sleepAfterMs?: number;
   metrics?: DeliveryMetrics;
   waits: CourierWaits;
   /** Jitter source; `Math.random` by default. */
@@ -192,6 +197,8 @@ export interface CourierState {
   backlogAt: number;
   /** Idle was reported and nothing happened since: a stop now is a sleep. */
   idle: boolean;
+  /** Armed while idle, until `sleepAfterMs` has passed. */
+  idleTimer: TimerHandle | null;
 }
 
 const HOP_BY_HOP = new Set([
@@ -657,6 +664,16 @@ export function courierBehavior(
       state.flushTimer === null && state.tasks.size === 0;
   }
 
+  /** Starts the idle wait when there is nothing to do. */
+  function armIdle(state: CourierState, ctx: ActorContext<CourierMsg>): void {
+    if (deps.onIdle === undefined || state.idleTimer !== null) return;
+    if (!isIdle(state)) return;
+    state.idleTimer = ctx.setTimeout(
+      () => tell(ctx.self, { type: "idleCheck" }),
+      deps.sleepAfterMs ?? 0,
+    );
+  }
+
   function reportIfIdle(state: CourierState): void {
     if (deps.onIdle === undefined || !isIdle(state)) return;
     state.idle = true;
@@ -706,6 +723,7 @@ export function courierBehavior(
         tasks: new Set(),
         backlogAt: -Infinity,
         idle: false,
+        idleTimer: null,
       };
       setLive(state);
       tell(ctx.self, { type: "wake" });
@@ -714,6 +732,16 @@ export function courierBehavior(
     async handle(state, msg, ctx) {
       state.idle = false;
       if ("n" in msg && msg.n !== undefined) heard = Math.max(heard, msg.n);
+      if (msg.type === "idleCheck") {
+        state.idleTimer = null;
+        reportIfIdle(state);
+        return state;
+      }
+      // Anything else is activity: the idle wait starts again afterwards.
+      if (state.idleTimer !== null) {
+        ctx.clearTimeout(state.idleTimer);
+        state.idleTimer = null;
+      }
       switch (msg.type) {
         case "wake": {
           state.logExhausted = false;
@@ -841,7 +869,7 @@ export function courierBehavior(
         }
         case "flush": {
           await flushOrRetry(state, ctx);
-          reportIfIdle(state);
+          armIdle(state, ctx);
           return state;
         }
         default: {
@@ -856,7 +884,7 @@ export function courierBehavior(
         if (!(error instanceof SealedError)) throw error;
         ctx.log.debug("courier idle while sealed", { subscription: id });
       }
-      reportIfIdle(state);
+      armIdle(state, ctx);
       return state;
     },
     async terminate(state, ctx) {

@@ -4,7 +4,8 @@
  * supervisor (`couriers`) so that a courier's panic restarts that courier
  * only, and routes wake-ups by topic.
  *
- * A courier with nothing to do says so (`idle`) and is stopped; its
+ * A courier that has had nothing to do for a while (`sleepAfterMs`) says so
+ * (`idle`) and is stopped; its
  * subscription sleeps as a map entry until a wake, an update or a replay for
  * it starts a courier again, which rebuilds its place from the store. Each
  * message told to a running courier is numbered, and an idle report that
@@ -89,6 +90,8 @@ export interface DeliveryDeps {
   waits: CourierWaits;
   random?: Random;
   recordFlushMs: number;
+  /** Idle time after which a courier sleeps; {@linkcode COURIER_SLEEP_AFTER_MS} by default. */
+  sleepAfterMs?: number;
   /** One HTTP client for every courier (see `CourierDeps.client`). */
   client?: Deno.HttpClient;
   /** Supervisor of the couriers; a new `couriers` under the root by default. */
@@ -99,6 +102,12 @@ export interface DeliveryDeps {
 export interface DeliveryState {
   byTopic: Map<string, Set<string>>;
 }
+
+/**
+ * How long a courier stays up with nothing to do before it sleeps: long
+ * enough that a steady trickle of events never pays a courier start each.
+ */
+export const COURIER_SLEEP_AFTER_MS = 10_000;
 
 /** The courier messages the delivery actor tells, each numbered. */
 type NumberedMsg = Extract<
@@ -182,6 +191,7 @@ export function deliveryBehavior(
         secrets: () => deps.secrets(subscription.id),
         onGone: deps.onGone,
         onIdle,
+        sleepAfterMs: deps.sleepAfterMs ?? COURIER_SLEEP_AFTER_MS,
         waits: deps.waits,
         recordFlushMs: deps.recordFlushMs,
         ...(deps.client ? { client: deps.client } : {}),

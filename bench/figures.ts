@@ -285,6 +285,15 @@ export const FIGURES: FigureDef[] = [
     kind: "miranda",
   },
   {
+    name: "latency_seen_p99",
+    title: "end-to-end latency (202 seen by the publisher → sink) p99",
+    unit: "ms",
+    scenario: "latency",
+    baseline: "loopback_rtt_ms",
+    goal: { on: "report" },
+    kind: "miranda",
+  },
+  {
     name: "latency_p999",
     title: "end-to-end latency (publish sent → sink) p99.9",
     unit: "ms",

@@ -46,7 +46,7 @@ async function eventually(
 for (const kind of STORE_KINDS) {
   Deno.test(`courier [${kind}]: an idle courier sleeps, stays live in the metrics, and the next publish wakes it`, async () => {
     await using subscriber = new Subscriber(ok);
-    await using h = await harness({ store: kind });
+    await using h = await harness({ store: kind, sleepAfterMs: 20 });
     const a = subscriptionRecord({ url: subscriber.url, maxInFlight: 4 });
     await h.start(a);
     await h.publishNumbered(a.topicId, 1, 3);
@@ -62,9 +62,31 @@ for (const kind of STORE_KINDS) {
     assert.deepEqual(subscriber.deliveries.map(numberOf), [1, 2, 3, 4, 5]);
   });
 
+  Deno.test(`courier [${kind}]: a steady trickle of events never puts the courier to sleep; it sleeps once the trickle stops`, async () => {
+    await using subscriber = new Subscriber(ok);
+    await using h = await harness({ store: kind, sleepAfterMs: 300 });
+    const a = subscriptionRecord({ url: subscriber.url });
+    await h.start(a);
+    for (let n = 1; n <= 20; n++) {
+      await h.publishNumbered(a.topicId, n, 1);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await h.store.until(() => h.store.delivered.length === 20);
+    assert.equal(sleeps(h, a.id), 0, "no sleep between events 20 ms apart");
+    assert.ok(await courierRuns(h, a.id));
+    await eventually(
+      "it sleeps after 300 ms of quiet",
+      () => sleeps(h, a.id) === 1,
+    );
+  });
+
   Deno.test(`courier [${kind}]: wakes racing sleeps lose nothing — 200 events published one by one with random pauses all arrive`, async () => {
     await using subscriber = new Subscriber(ok);
-    await using h = await harness({ store: kind, recordFlushMs: 1 });
+    await using h = await harness({
+      store: kind,
+      recordFlushMs: 1,
+      sleepAfterMs: 2,
+    });
     const a = subscriptionRecord({ url: subscriber.url, maxInFlight: 8 });
     const b = subscriptionRecord({ url: subscriber.url + "/b", ordered: true });
     await h.start(a);
@@ -98,7 +120,7 @@ for (const kind of STORE_KINDS) {
     await using subscriber = new Subscriber(() =>
       new Response(null, { status: failing ? 500 : 204 })
     );
-    await using h = await harness({ store: kind });
+    await using h = await harness({ store: kind, sleepAfterMs: 20 });
     const a = subscriptionRecord({
       url: subscriber.url,
       failurePolicy: { mode: "deadLetter", maxAttempts: 1 },

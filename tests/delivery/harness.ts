@@ -307,6 +307,7 @@ export async function harness(
     store?: StoreKind;
     waits?: Partial<CourierWaits>;
     recordFlushMs?: number;
+    sleepAfterMs?: number;
     secretsHook?: (subscriptionId: string) => void;
   } = {},
 ): Promise<Harness> {
@@ -346,6 +347,9 @@ export async function harness(
     registry,
     waits: { ...TEST_WAITS, ...options.waits },
     recordFlushMs: options.recordFlushMs ?? 20,
+    ...(options.sleepAfterMs === undefined
+      ? {}
+      : { sleepAfterMs: options.sleepAfterMs }),
     random: () => 0.5,
   }));
   const h: Harness = {
