@@ -18,16 +18,24 @@ const scope = self as unknown as {
 
 let db: DatabaseSync | null = null;
 let timer: ReturnType<typeof setInterval> | undefined;
+/** The last checkpoint failed (e.g. the disk is full); said once per spell. */
+let failing = false;
 
 function checkpoint(): void {
   if (db === null) return;
   try {
     db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    if (failing) scope.postMessage({ type: "recovered" });
+    failing = false;
   } catch (error) {
-    scope.postMessage({
-      type: "failed",
-      error: error instanceof Error ? error.message : String(error),
-    });
+    if (!failing) {
+      scope.postMessage({
+        type: "failed",
+        fatal: false,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+    failing = true;
   }
 }
 
@@ -44,6 +52,7 @@ scope.onmessage = (event) => {
     } catch (error) {
       scope.postMessage({
         type: "failed",
+        fatal: true,
         error: error instanceof Error ? error.message : String(error),
       });
     }

@@ -163,6 +163,11 @@ export function openSqliteStore(
         { error },
       );
     },
+    onRecovery: () => {
+      if (!db.isOpen) return;
+      db.exec("PRAGMA wal_autocheckpoint = 0");
+      options.log?.info("WAL checkpointer recovered; checkpoints off-thread");
+    },
   });
   const pipeline = pipelineStores(db, cipher, transaction, walSync);
 
