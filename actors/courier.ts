@@ -35,6 +35,7 @@ import { attempt, type AttemptResult } from "../delivery/attempt.ts";
 import { probeDelay, type Random, retryDelay } from "../delivery/backoff.ts";
 import type { DeliveryMetrics } from "../delivery/metrics.ts";
 import { signatureHeader } from "../delivery/signature.ts";
+import type { Slots } from "../delivery/slots.ts";
 import type {
   DeliveryRecord,
   DeliveryStore,
@@ -131,6 +132,8 @@ export interface CourierDeps {
   random?: Random;
   /** How long async delivery records may wait in the buffer. */
   recordFlushMs: number;
+  /** Node-wide cap on sends in flight, shared by every courier; none when absent. */
+  slots?: Slots;
   /**
    * The HTTP client to deliver with, shared by every courier of the node (a
    * client per courier would cost ~150 kB each); when absent the courier
@@ -416,6 +419,16 @@ export function courierBehavior(
     const { inc, client } = state;
     const sub = subscription;
     runTask(state, ctx, async () => {
+      // A node-wide slot first; aborted while waiting means stopping.
+      if (deps.slots && !(await deps.slots.acquire(abort.signal))) return;
+      try {
+        await sendHolding();
+      } finally {
+        deps.slots?.release();
+      }
+    });
+
+    async function sendHolding(): Promise<void> {
       let secrets: SigningSecrets;
       try {
         secrets = await deps.secrets();
@@ -455,7 +468,7 @@ export function courierBehavior(
         attemptId,
         result,
       });
-    });
+    }
   }
 
   async function flush(state: CourierState, ctx: ActorContext<CourierMsg>) {

@@ -33,6 +33,7 @@ import {
   type CourierWaits,
 } from "./courier.ts";
 import type { Random } from "../delivery/backoff.ts";
+import type { Slots } from "../delivery/slots.ts";
 import {
   createDeliveryMetrics,
   type DeliveryMetrics,
@@ -92,6 +93,8 @@ export interface DeliveryDeps {
   recordFlushMs: number;
   /** Idle time after which a courier sleeps; {@linkcode COURIER_SLEEP_AFTER_MS} by default. */
   sleepAfterMs?: number;
+  /** Node-wide cap on sends in flight (see `CourierDeps.slots`). */
+  slots?: Slots;
   /** One HTTP client for every courier (see `CourierDeps.client`). */
   client?: Deno.HttpClient;
   /** Supervisor of the couriers; a new `couriers` under the root by default. */
@@ -195,6 +198,7 @@ export function deliveryBehavior(
         waits: deps.waits,
         recordFlushMs: deps.recordFlushMs,
         ...(deps.client ? { client: deps.client } : {}),
+        ...(deps.slots ? { slots: deps.slots } : {}),
         ...(metrics ? { metrics } : {}),
         ...(deps.random ? { random: deps.random } : {}),
       }),

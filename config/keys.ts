@@ -37,6 +37,7 @@ export interface Config {
   retryInitialMs: number;
   deliveryWaitCapMs: number;
   recordFlushMs: number;
+  maxConcurrentDeliveries: number;
   allowedPrivateCidrs: string[];
   retentionSweepMs: number;
 }
@@ -312,6 +313,14 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     type: { kind: "integer", min: 1, max: 60_000 },
     default: 50,
     doc: "How long async delivery records are buffered before they are written",
+  }),
+  spec({
+    key: "maxConcurrentDeliveries",
+    flag: "--max-concurrent-deliveries",
+    env: "MIRANDA_MAX_CONCURRENT_DELIVERIES",
+    type: { kind: "integer", min: 1, max: 100_000 },
+    default: 1024,
+    doc: "Deliveries in flight at once on this node, over every subscription",
   }),
   spec({
     key: "allowedPrivateCidrs",

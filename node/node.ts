@@ -32,6 +32,7 @@ import { eventRoutes } from "../http/routes/events.ts";
 import { subscriptionRoutes } from "../http/routes/subscriptions.ts";
 import { newSigningSecret } from "../delivery/signature.ts";
 import { checkDestination, parseCidrs } from "../delivery/ssrf.ts";
+import { Slots } from "../delivery/slots.ts";
 import { topicRoutes } from "../http/routes/topics.ts";
 import { sealRoutes } from "../http/routes/seal.ts";
 import { userRoutes } from "../http/routes/users.ts";
@@ -215,6 +216,7 @@ export async function startNode(
       retryInitialMs: config.retryInitialMs,
     },
     recordFlushMs: config.recordFlushMs,
+    slots: new Slots(config.maxConcurrentDeliveries),
     client: deliveryClient,
   }));
   const event: ActorRef<EventMsg> = await system.spawn(eventBehavior({

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Slots } from "../../delivery/slots.ts";
 import { Registry } from "prom-client";
 import { ActorSystem, ask, tell } from "../../actors/system.ts";
 import type { ActorRef } from "../../actors/types.ts";
@@ -308,6 +309,7 @@ export async function harness(
     waits?: Partial<CourierWaits>;
     recordFlushMs?: number;
     sleepAfterMs?: number;
+    slots?: Slots;
     secretsHook?: (subscriptionId: string) => void;
   } = {},
 ): Promise<Harness> {
@@ -350,6 +352,7 @@ export async function harness(
     ...(options.sleepAfterMs === undefined
       ? {}
       : { sleepAfterMs: options.sleepAfterMs }),
+    ...(options.slots === undefined ? {} : { slots: options.slots }),
     random: () => 0.5,
   }));
   const h: Harness = {
