@@ -12,6 +12,11 @@ export type TimerHandle = ReturnType<typeof setTimeout>;
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
+  /**
+   * Milliseconds on a clock that never jumps (deadlines); `now` when absent,
+   * as in fake clocks.
+   */
+  monotonic?(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
@@ -19,6 +24,7 @@ export interface Clock {
 /** The real clock, backed by `Date.now` and the global timers. */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle),
 };

@@ -45,6 +45,11 @@ export class Deadlines {
     this.#clock = clock;
   }
 
+  // A wall clock stepped forward must not expire every deadline at once.
+  #now(): number {
+    return this.#clock.monotonic?.() ?? this.#clock.now();
+  }
+
   /** Calls `expire` once `ms` have passed, unless cancelled first. */
   add(ms: number, expire: () => void): Deadline {
     let queue = this.#queues.get(ms);
@@ -52,7 +57,7 @@ export class Deadlines {
       queue = { ms, entries: [], head: 0, live: 0, timer: null };
       this.#queues.set(ms, queue);
     }
-    const entry: Entry = { at: this.#clock.now() + ms, expire };
+    const entry: Entry = { at: this.#now() + ms, expire };
     queue.entries.push(entry);
     queue.live++;
     if (queue.timer === null) this.#arm(queue, ms);
@@ -82,7 +87,7 @@ export class Deadlines {
 
   #fire(queue: Queue): void {
     queue.timer = null;
-    const now = this.#clock.now();
+    const now = this.#now();
     const { entries } = queue;
     while (queue.head < entries.length) {
       const entry = entries[queue.head]!;

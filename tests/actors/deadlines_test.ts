@@ -90,3 +90,26 @@ Deno.test("deadlines: after a burst of answered asks, the timer waits for the ea
   assert.equal(fired, 2, "`late` expired");
   late.cancel();
 });
+
+Deno.test("deadlines: a wall clock stepped forward does not expire them early when the clock has a monotonic time", () => {
+  const { clock } = countingClock();
+  let wallJump = 0;
+  const stepping = {
+    ...clock,
+    now: () => clock.now() + wallJump,
+    monotonic: () => clock.now(),
+  };
+  const deadlines = new Deadlines(stepping);
+  let fired = 0;
+  deadlines.add(1_000, () => fired++);
+  clock.tick(500);
+  const second = deadlines.add(1_000, () => fired++);
+  wallJump = 3_600_000; // an NTP step or a resumed VM
+  clock.tick(500);
+  assert.equal(fired, 1, "only the first is due");
+  clock.tick(499);
+  assert.equal(fired, 1);
+  clock.tick(1);
+  assert.equal(fired, 2);
+  second.cancel();
+});
