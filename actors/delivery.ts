@@ -243,7 +243,9 @@ export function deliveryBehavior(
       entry.told++;
     } catch (error) {
       if (error instanceof ActorStoppedError) {
-        // Stopped behind our back (a failed sleep): start a new one.
+        // Left stopping by a sleep whose stop failed: finish that stop (it
+        // frees the name), then start a new courier.
+        await deps.system.stopActor(entry.ref).catch(() => {});
         entry.ref = null;
         await wakeUp(entry, ctx.self, ctx.log);
         return;
