@@ -198,8 +198,6 @@ export interface CourierState {
   /** Running send and probe tasks, awaited (after abort) on terminate. */
   tasks: Set<Promise<void>>;
   backlogAt: number;
-  /** Idle was reported and nothing happened since: a stop now is a sleep. */
-  idle: boolean;
   /** Armed while idle, until `sleepAfterMs` has passed. */
   idleTimer: TimerHandle | null;
 }
@@ -689,7 +687,6 @@ export function courierBehavior(
 
   function reportIfIdle(state: CourierState): void {
     if (deps.onIdle === undefined || !isIdle(state)) return;
-    state.idle = true;
     // Everything up to the log's end is done.
     deps.metrics?.backlog.set(labels, 0);
     deps.onIdle(heard);
@@ -735,7 +732,6 @@ export function courierBehavior(
         probeAbort: null,
         tasks: new Set(),
         backlogAt: -Infinity,
-        idle: false,
         idleTimer: null,
       };
       setLive(state);
@@ -743,7 +739,6 @@ export function courierBehavior(
       return state;
     },
     async handle(state, msg, ctx) {
-      state.idle = false;
       if ("n" in msg && msg.n !== undefined) heard = Math.max(heard, msg.n);
       if (msg.type === "idleCheck") {
         state.idleTimer = null;
@@ -914,11 +909,9 @@ export function courierBehavior(
           ...errorFields(error),
         });
       }
+      // The subscription's series outlive the courier (restarts, sleeps);
+      // the delivery actor drops them when the subscription goes.
       if (!deps.client) state.client.close();
-      // Asleep, the subscription is still live with nothing left to send.
-      if (state.idle) return;
-      deps.metrics?.live.remove(labels);
-      deps.metrics?.backlog.remove(labels);
     },
   };
 }

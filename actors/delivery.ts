@@ -215,8 +215,7 @@ export function deliveryBehavior(
     couriers.delete(subscriptionId);
     unindex(state, subscriptionId, entry.subscription.topicId);
     if (entry.ref !== null) await deps.system.stopActor(entry.ref);
-    // A courier that had reported idle keeps its series when stopped (it
-    // would sleep); a subscription that goes drops them here.
+    // The subscription's series (couriers leave them, asleep or restarted).
     metrics?.live.remove({ subscription: subscriptionId });
     metrics?.backlog.remove({ subscription: subscriptionId });
     return true;

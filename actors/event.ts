@@ -18,7 +18,11 @@
 import client from "prom-client";
 import { tell } from "./system.ts";
 import type { ActorContext, Behavior, Reply } from "./types.ts";
-import { authorize, type Identity } from "../identity/authorize.ts";
+import {
+  authorize,
+  authorizeOnTopic,
+  type Identity,
+} from "../identity/authorize.ts";
 import { uuidv7Generator } from "../ids/uuidv7.ts";
 import { errorFields } from "../observability/logger.ts";
 import { SealedError } from "../security/envelope.ts";
@@ -216,18 +220,13 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     if (!topic) {
       return refuse(event.topic, "not_found", `No topic "${event.topic}"`);
     }
-    const decision = authorize(msg.identity, "events:publish", {
-      owner: topic.owner,
-      grants: topic.grants,
-    });
+    const decision = authorizeOnTopic(msg.identity, "events:publish", topic);
     if (!decision.ok) {
-      const visible = authorize(msg.identity, "topics:read", {
-        owner: topic.owner,
-        grants: topic.grants,
-      }).ok;
-      return visible
-        ? refuse(topic.name, "forbidden", decision.detail)
-        : refuse(event.topic, "not_found", `No topic "${event.topic}"`);
+      return refuse(
+        decision.code === "forbidden" ? topic.name : event.topic,
+        decision.code,
+        decision.detail,
+      );
     }
     const cap = Math.min(
       topic.maxBodyBytes ?? deps.maxBodyBytes,

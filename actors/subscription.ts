@@ -13,6 +13,7 @@
 import type { Behavior, Reply } from "./types.ts";
 import {
   authorize,
+  authorizeOnTopic,
   type Caller,
   type Identity,
 } from "../identity/authorize.ts";
@@ -268,26 +269,12 @@ export function subscriptionBehavior(
             detail: `No topic "${msg.topic}"`,
           });
         }
-        const decision = authorize(msg.identity, "subscriptions:create", {
-          owner: topic.owner,
-          grants: topic.grants,
-        });
-        if (!decision.ok) {
-          // Someone with no relation to the topic learns nothing about it.
-          const visible = authorize(msg.identity, "topics:read", {
-            owner: topic.owner,
-            grants: topic.grants,
-          }).ok;
-          return msg.reply(
-            visible
-              ? { ok: false, code: "forbidden", detail: decision.detail }
-              : {
-                ok: false,
-                code: "not_found",
-                detail: `No topic "${msg.topic}"`,
-              },
-          );
-        }
+        const decision = authorizeOnTopic(
+          msg.identity,
+          "subscriptions:create",
+          topic,
+        );
+        if (!decision.ok) return msg.reply(decision);
         const refused = await checkUrls(msg.identity, [
           msg.settings.url,
           msg.settings.livenessUrl,

@@ -11,7 +11,12 @@
  */
 
 import type { Behavior, Reply } from "./types.ts";
-import { type Action, authorize, type Caller } from "../identity/authorize.ts";
+import {
+  type Action,
+  authorize,
+  authorizeOnTopic,
+  type Caller,
+} from "../identity/authorize.ts";
 import { auditBy, changeBy } from "../store/audit.ts";
 import type {
   AckMode,
@@ -111,21 +116,8 @@ export function topicBehavior(deps: TopicDeps): Behavior<null, TopicMsg> {
     if (!topic) {
       return { ok: false, code: "not_found", detail: `No topic "${msg.name}"` };
     }
-    const decision = authorize(msg.identity, action, {
-      owner: topic.owner,
-      grants: topic.grants,
-    });
-    if (!decision.ok) {
-      // Someone with no relation to a topic learns nothing about it.
-      const visible = authorize(msg.identity, "topics:read", {
-        owner: topic.owner,
-        grants: topic.grants,
-      }).ok;
-      return visible
-        ? { ok: false, code: "forbidden", detail: decision.detail }
-        : { ok: false, code: "not_found", detail: `No topic "${msg.name}"` };
-    }
-    return { ok: true, value: topic };
+    const decision = authorizeOnTopic(msg.identity, action, topic);
+    return decision.ok ? { ok: true, value: topic } : decision;
   }
 
   function audit(

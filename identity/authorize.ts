@@ -179,6 +179,33 @@ export function requiredScope(action: Action): Scope {
   return AUTHORIZATION_RULES[action].scope;
 }
 
+/** Outcome of {@linkcode authorizeOnTopic}; `detail` is safe to show the caller. */
+export type TopicAuthorizeResult =
+  | { ok: true }
+  | { ok: false; code: "forbidden" | "not_found"; detail: string };
+
+/**
+ * {@linkcode authorize} on a topic without telling strangers it exists: a
+ * caller refused who may not even read the topic hears `not_found`, as for
+ * a name that is not there; one who may read it hears `forbidden`.
+ */
+export function authorizeOnTopic(
+  identity: Identity,
+  action: Action,
+  topic: {
+    name: string;
+    owner: string;
+    grants: NonNullable<Resource["grants"]>;
+  },
+): TopicAuthorizeResult {
+  const resource = { owner: topic.owner, grants: topic.grants };
+  const decision = authorize(identity, action, resource);
+  if (decision.ok) return decision;
+  return authorize(identity, "topics:read", resource).ok
+    ? { ok: false, code: "forbidden", detail: decision.detail }
+    : { ok: false, code: "not_found", detail: `No topic "${topic.name}"` };
+}
+
 /** Decides whether `identity` may do `action` to `resource`. */
 export function authorize(
   identity: Identity,

@@ -6,7 +6,12 @@
  * @module
  */
 
-import type { Measurement, Scenario, ScenarioContext } from "../figures.ts";
+import type {
+  Measurement,
+  Scenario,
+  ScenarioContext,
+  Sizes,
+} from "../figures.ts";
 import {
   createSubscription,
   createTopic,
@@ -194,62 +199,52 @@ const ingestTls: Scenario = {
   },
 };
 
-const delivery: Scenario = {
-  name: "delivery",
-  kind: "miranda",
-  check: needsWrkAndMiranda,
-  run: async (ctx) => {
-    const sink = await ctx.sink();
-    await using m = await startMiranda();
-    await createTopic(m, "bench-delivery", "persisted");
-    const id = await createSubscription(m, {
-      topic: "bench-delivery",
-      url: `${sink.url}in/delivery`,
-      ordered: false,
-      maxInFlight: 64,
-    });
-    await setPaused(m, id, true);
-    const filled = await fill(ctx, m, "bench-delivery", ctx.sizes.backlog);
-    const r = await drain(m, sink, [id], ctx.sizes.backlog);
-    return {
-      delivery: {
-        value: r.perSec,
-        detail: deliveryDetail(r, { backlog: filled.accepted }),
-      },
-    };
-  },
-};
+/**
+ * One subscription, paused while a backlog is published, then resumed and
+ * drained: events per second reaching the sink.
+ */
+function backlogDrain(
+  figure: "delivery" | "delivery_ordered",
+  options: { ordered: boolean; backlog: (sizes: Sizes) => number },
+): Scenario {
+  const topic = `bench-${figure}`;
+  return {
+    name: figure,
+    kind: "miranda",
+    check: needsWrkAndMiranda,
+    run: async (ctx) => {
+      const sink = await ctx.sink();
+      await using m = await startMiranda();
+      await createTopic(m, topic, "persisted");
+      const id = await createSubscription(m, {
+        topic,
+        url: `${sink.url}in/${figure}`,
+        ordered: options.ordered,
+        maxInFlight: options.ordered ? 1 : 64,
+      });
+      await setPaused(m, id, true);
+      const backlog = options.backlog(ctx.sizes);
+      const filled = await fill(ctx, m, topic, backlog);
+      const r = await drain(m, sink, [id], backlog);
+      return {
+        [figure]: {
+          value: r.perSec,
+          detail: deliveryDetail(r, { backlog: filled.accepted }),
+        },
+      };
+    },
+  };
+}
 
-const deliveryOrdered: Scenario = {
-  name: "delivery_ordered",
-  kind: "miranda",
-  check: needsWrkAndMiranda,
-  run: async (ctx) => {
-    const sink = await ctx.sink();
-    await using m = await startMiranda();
-    await createTopic(m, "bench-ordered", "persisted");
-    const id = await createSubscription(m, {
-      topic: "bench-ordered",
-      url: `${sink.url}in/ordered`,
-      ordered: true,
-      maxInFlight: 1,
-    });
-    await setPaused(m, id, true);
-    const filled = await fill(
-      ctx,
-      m,
-      "bench-ordered",
-      ctx.sizes.orderedBacklog,
-    );
-    const r = await drain(m, sink, [id], ctx.sizes.orderedBacklog);
-    return {
-      delivery_ordered: {
-        value: r.perSec,
-        detail: deliveryDetail(r, { backlog: filled.accepted }),
-      },
-    };
-  },
-};
+const delivery = backlogDrain("delivery", {
+  ordered: false,
+  backlog: (sizes) => sizes.backlog,
+});
+
+const deliveryOrdered = backlogDrain("delivery_ordered", {
+  ordered: true,
+  backlog: (sizes) => sizes.orderedBacklog,
+});
 
 const fanout: Scenario = {
   name: "fanout",

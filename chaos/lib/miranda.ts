@@ -16,18 +16,7 @@ import {
   TEST_PASSPHRASE,
 } from "../../tests/e2e/harness.ts";
 import { call, login } from "../../tests/support/identity_client.ts";
-
-/** Short waits, so that probes, retries and record flushes fit a test. */
-export const SHORT_WAITS: readonly string[] = [
-  "--probe-initial-ms",
-  "50",
-  "--retry-initial-ms",
-  "20",
-  "--delivery-wait-cap-ms",
-  "400",
-  "--record-flush-ms",
-  "10",
-];
+import { FAST_WAITS } from "../../tests/support/pipeline_client.ts";
 
 /** Options of {@linkcode ChaosNode}. */
 export interface ChaosNodeOptions {
@@ -93,7 +82,7 @@ export class ChaosNode implements AsyncDisposable {
         "100000",
         "--log-level",
         "warn",
-        ...SHORT_WAITS,
+        ...FAST_WAITS,
         ...(this.#options.args ?? []),
         ...extraArgs,
       ],
