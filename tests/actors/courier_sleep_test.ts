@@ -93,7 +93,9 @@ for (const kind of STORE_KINDS) {
     await h.start(b);
     for (let n = 1; n <= 200; n++) {
       await h.publishNumbered(a.topicId, n, 1);
-      const pause = Math.floor(Math.random() * 4);
+      // Mostly racing pauses; every 20th long enough to sleep even when
+      // a loaded machine stretches every step.
+      const pause = n % 20 === 0 ? 40 : Math.floor(Math.random() * 4);
       if (pause > 0) await new Promise((r) => setTimeout(r, pause));
     }
     await h.store.until(() => h.store.delivered.length === 400, 20_000);
