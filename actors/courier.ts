@@ -34,6 +34,7 @@ import { ActorStoppedError } from "./errors.ts";
 import { attempt, type AttemptResult } from "../delivery/attempt.ts";
 import { probeDelay, type Random, retryDelay } from "../delivery/backoff.ts";
 import type { DeliveryMetrics } from "../delivery/metrics.ts";
+import { deliveryHeaders, deliveryUrl } from "../delivery/request.ts";
 import { signatureHeader } from "../delivery/signature.ts";
 import type { Slots } from "../delivery/slots.ts";
 import type {
@@ -200,74 +201,6 @@ export interface CourierState {
   backlogAt: number;
   /** Armed while idle, until `sleepAfterMs` has passed. */
   idleTimer: TimerHandle | null;
-}
-
-const HOP_BY_HOP = new Set([
-  "connection",
-  "content-length",
-  "host",
-  "keep-alive",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
-
-/**
- * The delivery URL of `event`: the subscription URL with the event's path
- * suffix appended to its path and the event's query appended to its query.
- */
-export function deliveryUrl(
-  subscriptionUrl: string,
-  event: Pick<EventRecord, "path" | "query">,
-): string {
-  const withoutHash = subscriptionUrl.split("#", 1)[0] ?? "";
-  const q = withoutHash.indexOf("?");
-  let path = q < 0 ? withoutHash : withoutHash.slice(0, q);
-  let query = q < 0 ? "" : withoutHash.slice(q + 1);
-  if (event.path !== "") path = path.replace(/\/+$/, "") + event.path;
-  if (event.query !== "") {
-    query = query ? `${query}&${event.query}` : event.query;
-  }
-  return query ? `${path}?${query}` : path;
-}
-
-/**
- * The headers of one delivery: the event's kept headers and content type,
- * the subscription's extra headers, then Miranda's own (which always win).
- * Hop-by-hop and invalid headers are dropped rather than failing the send.
- */
-export function deliveryHeaders(
-  event: EventRecord,
-  options: {
-    extra: Record<string, string>;
-    topicName: string;
-    attempt: number;
-    timestamp: number;
-    signature: string;
-  },
-): Headers {
-  const headers = new Headers();
-  const put = (name: string, value: string): void => {
-    if (HOP_BY_HOP.has(name.toLowerCase())) return;
-    try {
-      headers.set(name, value);
-    } catch {
-      // An invalid name or value: never worth a crash loop.
-    }
-  };
-  for (const [name, value] of Object.entries(event.headers)) put(name, value);
-  if (event.contentType !== null) put("content-type", event.contentType);
-  for (const [name, value] of Object.entries(options.extra)) put(name, value);
-  headers.set("webhook-id", event.id);
-  headers.set("webhook-timestamp", String(options.timestamp));
-  headers.set("webhook-signature", options.signature);
-  headers.set("miranda-topic", options.topicName);
-  headers.set("miranda-attempt", String(options.attempt));
-  return headers;
 }
 
 function insertBySeq(list: Pending[], pending: Pending): void {

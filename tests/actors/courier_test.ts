@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { tell } from "../../actors/system.ts";
-import { deliveryUrl } from "../../actors/courier.ts";
+import { deliveryUrl } from "../../delivery/request.ts";
 import { newSigningSecret } from "../../delivery/signature.ts";
 import {
   freePort,
