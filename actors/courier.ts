@@ -32,6 +32,10 @@ import { tell } from "./system.ts";
 import type { ActorContext, Behavior, TimerHandle } from "./types.ts";
 import { ActorStoppedError } from "./errors.ts";
 import { attempt, type AttemptResult } from "../delivery/attempt.ts";
+import {
+  createDeliveryClient,
+  type DeliveryClient,
+} from "../delivery/client.ts";
 import { probeDelay, type Random, retryDelay } from "../delivery/backoff.ts";
 import type { DeliveryMetrics } from "../delivery/metrics.ts";
 import { deliveryHeaders, deliveryUrl } from "../delivery/request.ts";
@@ -136,11 +140,11 @@ export interface CourierDeps {
   /** Node-wide cap on sends in flight, shared by every courier; none when absent. */
   slots?: Slots;
   /**
-   * The HTTP client to deliver with, shared by every courier of the node (a
-   * client per courier would cost ~150 kB each); when absent the courier
-   * makes and closes its own.
+   * The HTTP client to deliver with, shared by every courier of the node
+   * (its connection pools outlive a sleeping courier); when absent the
+   * courier makes and closes its own.
    */
-  client?: Deno.HttpClient;
+  client?: DeliveryClient;
 }
 
 type Mode = "running" | "probing" | "paused" | "gone";
@@ -169,7 +173,7 @@ export interface CourierState {
   /** This incarnation; results of older ones' tasks are dropped. */
   inc: number;
   mode: Mode;
-  client: Deno.HttpClient;
+  client: DeliveryClient;
   /** Highest seq read from the log. */
   fetchedSeq: number;
   /** Seqs above the stored cursor already delivered or failed (skipped on read). */
@@ -647,7 +651,7 @@ export function courierBehavior(
           : subscription.paused === "gone"
           ? "gone"
           : "paused",
-        client: deps.client ?? Deno.createHttpClient({}),
+        client: deps.client ?? createDeliveryClient(),
         fetchedSeq: position.cursor,
         doneAbove: new Set(position.doneAbove),
         logExhausted: false,
@@ -739,7 +743,7 @@ export function courierBehavior(
             const result = await attempt({
               url: sub.livenessUrl,
               method: "GET",
-              headers: {},
+              headers: [],
               body: null,
               timeoutMs: sub.timeoutMs,
               signal: abort.signal,
@@ -844,7 +848,7 @@ export function courierBehavior(
       }
       // The subscription's series outlive the courier (restarts, sleeps);
       // the delivery actor drops them when the subscription goes.
-      if (!deps.client) state.client.close();
+      if (!deps.client) await state.client.close();
     },
   };
 }

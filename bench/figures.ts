@@ -158,7 +158,7 @@ export const FIGURES: FigureDef[] = [
   },
   {
     name: "sink_ceiling",
-    title: "sink ceiling: courier client stack (fetch), 64 in flight",
+    title: "sink ceiling: courier client stack (undici), 64 in flight",
     unit: "req/s",
     scenario: "sink",
     goal: { on: "report" },

@@ -1,12 +1,16 @@
 /**
  * One HTTP attempt at a subscriber, classified for the courier: a 2xx, a
  * non-2xx answer (with `Retry-After` for 429/503), a 410 Gone, or no answer
- * at all (refused, reset, DNS failure, timeout). Redirects are not followed:
- * a 3xx is an answer like any other non-2xx. The response body is never
- * read, always cancelled, so no connection or stream leaks.
+ * at all (refused, reset, DNS failure, refused address, timeout). Redirects
+ * are not followed: a 3xx is an answer like any other non-2xx. The response
+ * body is drained and dropped (never kept), so the connection goes back to
+ * its pool.
  *
  * @module
  */
+
+import { request as undiciRequest } from "undici";
+import type { DeliveryClient } from "./client.ts";
 
 /** What one attempt came to. */
 export type AttemptResult =
@@ -23,15 +27,16 @@ export type AttemptResult =
 export interface AttemptRequest {
   url: string;
   method: string;
-  headers: HeadersInit;
+  /** Name/value pairs, one per name. */
+  headers: readonly (readonly [string, string])[];
   /** Null or empty: no body. */
   body: Uint8Array | null;
   /** Deadline for the response head, in ms. */
   timeoutMs: number;
   /** Aborts the attempt (the courier stopping). */
   signal?: AbortSignal;
-  /** Connection pool to use; the global one by default. */
-  client?: Deno.HttpClient;
+  /** The client (connection pools) to send with. */
+  client: DeliveryClient;
   /** Clock for `Retry-After` dates; `Date.now` by default. */
   now?: () => number;
 }
@@ -48,20 +53,22 @@ export async function attempt(request: AttemptRequest): Promise<AttemptResult> {
   request.signal?.addEventListener("abort", onAbort, { once: true });
   if (request.signal?.aborted) controller.abort();
   try {
-    const init: RequestInit & { client?: Deno.HttpClient } = {
-      method: request.method,
-      headers: request.headers,
-      redirect: "manual",
+    const response = await undiciRequest(request.url, {
+      method: request.method as "POST",
+      headers: request.headers.flat(),
+      body: request.body !== null && request.body.length > 0
+        ? request.body
+        : null,
       signal: controller.signal,
-    };
-    if (request.body !== null && request.body.length > 0) {
-      init.body = request.body as Uint8Array<ArrayBuffer>;
-    }
-    if (request.client !== undefined) init.client = request.client;
-    const response = await fetch(request.url, init);
-    // The body is of no interest; cancelling it frees the connection.
-    await response.body?.cancel().catch(() => {});
-    return classify(response, request.now ?? Date.now);
+      dispatcher: request.client.dispatcher,
+    });
+    // The body is of no interest; draining it frees the connection.
+    await response.body.dump().catch(() => {});
+    return classify(
+      response.statusCode,
+      response.headers["retry-after"],
+      request.now ?? Date.now,
+    );
   } catch (error) {
     if (timedOut) {
       return {
@@ -79,12 +86,18 @@ export async function attempt(request: AttemptRequest): Promise<AttemptResult> {
   }
 }
 
-function classify(response: Response, now: () => number): AttemptResult {
-  const { status } = response;
+function classify(
+  status: number,
+  retryAfter: string | string[] | undefined,
+  now: () => number,
+): AttemptResult {
   if (status >= 200 && status < 300) return { kind: "ok", status };
   if (status === 410) return { kind: "gone" };
   const retryAfterMs = status === 429 || status === 503
-    ? parseRetryAfter(response.headers.get("retry-after"), now())
+    ? parseRetryAfter(
+      Array.isArray(retryAfter) ? retryAfter[0] ?? null : retryAfter ?? null,
+      now(),
+    )
     : null;
   return { kind: "http", status, retryAfterMs };
 }

@@ -12,14 +12,14 @@
  * allow-list CIDR contains the address. IPv4-mapped IPv6 (`::ffff:a.b.c.d`)
  * is judged as the IPv4 address it maps.
  *
- * Remaining risk, DNS rebinding: the check resolves the name when the
- * subscription is created or changed; `fetch` resolves it again at every
- * connection. A name whose owner controls its DNS can answer with a public
- * address for the check and a private one later (short TTLs make this
- * easy). Deno's `fetch` offers no hook to pin the checked address, so that
- * window stays open; a courier may re-run {@linkcode checkDestination}
- * before connecting to narrow it, and operators who need certainty route
- * deliveries through an egress proxy that enforces the same rules at
+ * DNS rebinding: the delivery client (`client.ts`) runs this check again for
+ * every connection it opens, with `allowPrivate`, and connects to the
+ * address it checked, so a name rebound to a never-allowed address gets no
+ * connection. What remains: a name that passed as public when a non-admin
+ * made the subscription and is later rebound to a loopback or private
+ * address (whether the subscription may use private ranges is not known at
+ * connect time); operators who need certainty route deliveries through an
+ * egress proxy that enforces the same rules at
  * connect time. NAT64 (64:ff9b::/96) and 6to4 (2002::/16) addresses that
  * embed a private IPv4 address are not unwrapped.
  *

@@ -31,6 +31,7 @@ import { authRoutes } from "../http/routes/auth.ts";
 import { eventRoutes } from "../http/routes/events.ts";
 import { subscriptionRoutes } from "../http/routes/subscriptions.ts";
 import { newSigningSecret } from "../delivery/signature.ts";
+import { createDeliveryClient } from "../delivery/client.ts";
 import { checkDestination, parseCidrs } from "../delivery/ssrf.ts";
 import { Slots } from "../delivery/slots.ts";
 import { topicRoutes } from "../http/routes/topics.ts";
@@ -199,7 +200,8 @@ export async function startNode(
   // The subscription and delivery actors refer to each other; the delivery
   // actor is spawned first and reaches the subscription actor through this ref.
   let subscription: ActorRef<SubscriptionMsg> | null = null;
-  const deliveryClient = Deno.createHttpClient({});
+  const allowCidrs = parseCidrs(config.allowedPrivateCidrs);
+  const deliveryClient = createDeliveryClient({ allowCidrs });
   const secretCache = new SecretCache(store.subscriptions);
   const delivery: ActorRef<DeliveryMsg> = await system.spawn(deliveryBehavior({
     system,
@@ -229,7 +231,6 @@ export async function startNode(
       for (const topicId of topicIds) tell(delivery, { type: "wake", topicId });
     },
   }));
-  const allowCidrs = parseCidrs(config.allowedPrivateCidrs);
   subscription = await system.spawn(subscriptionBehavior({
     store,
     couriers: {
@@ -359,7 +360,7 @@ export async function startNode(
       await server.shutdown();
       reencryption.abort();
       await system.stop({ timeoutMs: config.shutdownTimeoutMs });
-      deliveryClient.close();
+      await deliveryClient.close();
       await store.close();
     })();
     return stopping;

@@ -1,7 +1,7 @@
 /**
  * The sink ceiling: the loopback sink hit by the client stack Miranda's
- * couriers use — `attempt()` from `delivery/attempt.ts`, which is `fetch`
- * from Deno with the body cancelled after the head — with `inFlight`
+ * couriers use — `attempt()` from `delivery/attempt.ts` through the
+ * delivery client of `delivery/client.ts` (undici) — with `inFlight`
  * concurrent requests for `durationSec`. With one in flight it is the loopback
  * round trip of the same request.
  *
@@ -9,6 +9,7 @@
  */
 
 import { attempt } from "../../delivery/attempt.ts";
+import { createDeliveryClient } from "../../delivery/client.ts";
 import { makeBody } from "../wrk.ts";
 
 /** Options of {@linkcode sinkCeiling}. */
@@ -33,12 +34,13 @@ export async function sinkCeiling(
 ): Promise<SinkClientResult> {
   const body = new TextEncoder().encode(makeBody(options.bodyBytes));
   // The headers a courier sends: content type, Standard Webhooks headers.
-  const headers = {
-    "content-type": "application/json",
-    "webhook-id": crypto.randomUUID(),
-    "webhook-timestamp": String(Math.floor(Date.now() / 1000)),
-    "webhook-signature": `v1,${"A".repeat(44)}`,
-  };
+  const headers: [string, string][] = [
+    ["content-type", "application/json"],
+    ["webhook-id", crypto.randomUUID()],
+    ["webhook-timestamp", String(Math.floor(Date.now() / 1000))],
+    ["webhook-signature", `v1,${"A".repeat(44)}`],
+  ];
+  await using client = createDeliveryClient();
   const rtts: number[] = [];
   let requests = 0;
   let failures = 0;
@@ -54,6 +56,7 @@ export async function sinkCeiling(
           method: "POST",
           headers,
           body,
+          client,
           timeoutMs: 30_000,
         });
         const t1 = performance.now();

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { attempt, parseRetryAfter } from "../../delivery/attempt.ts";
+import { createDeliveryClient } from "../../delivery/client.ts";
 
 function serve(
   handler: (request: Request) => Response | Promise<Response>,
@@ -13,7 +14,7 @@ function serve(
   });
 }
 
-const base = { method: "POST", headers: {}, body: null, timeoutMs: 2000 };
+const base = { method: "POST", headers: [], body: null, timeoutMs: 2000 };
 
 Deno.test("attempt: classifies 2xx, 3xx (not followed), 410, 500 and 429 with Retry-After", async () => {
   let redirectedTo = 0;
@@ -46,7 +47,7 @@ Deno.test("attempt: classifies 2xx, 3xx (not followed), 410, 500 and 429 with Re
         return new Response("a large body ".repeat(10_000), { status: 500 });
     }
   });
-  await using client = Deno.createHttpClient({});
+  await using client = createDeliveryClient();
   const run = (path: string) =>
     attempt({
       ...base,
@@ -80,10 +81,15 @@ Deno.test("attempt: classifies 2xx, 3xx (not followed), 410, 500 and 429 with Re
 });
 
 Deno.test("attempt: connection refused and a timeout are unreachable", async () => {
+  await using client = createDeliveryClient();
   const listener = Deno.listen({ port: 0, hostname: "127.0.0.1" });
   const port = listener.addr.port;
   listener.close();
-  const refused = await attempt({ ...base, url: `http://127.0.0.1:${port}/` });
+  const refused = await attempt({
+    ...base,
+    client,
+    url: `http://127.0.0.1:${port}/`,
+  });
   assert.equal(refused.kind, "unreachable");
 
   const { promise: release, resolve } = Promise.withResolvers<void>();
@@ -91,7 +97,12 @@ Deno.test("attempt: connection refused and a timeout are unreachable", async () 
     await release;
     return new Response("late");
   });
-  const slow = await attempt({ ...base, url: server.url, timeoutMs: 50 });
+  const slow = await attempt({
+    ...base,
+    client,
+    url: server.url,
+    timeoutMs: 50,
+  });
   assert.deepEqual(slow, {
     kind: "unreachable",
     error: "No answer within 50 ms",
@@ -109,11 +120,13 @@ Deno.test("attempt: sends method, headers and body as given", async () => {
     };
     return new Response(null, { status: 200 });
   });
+  await using client = createDeliveryClient();
   const result = await attempt({
     ...base,
+    client,
     method: "PUT",
     url: server.url,
-    headers: { "content-type": "text/plain" },
+    headers: [["content-type", "text/plain"]],
     body: new TextEncoder().encode("hello"),
   });
   assert.deepEqual(result, { kind: "ok", status: 200 });
