@@ -80,6 +80,30 @@ for (const kind of STORE_KINDS) {
     );
   });
 
+  Deno.test(`courier [${kind}]: a courier stopped behind the delivery actor's back is replaced at the next wake and delivers what follows`, async () => {
+    await using subscriber = new Subscriber(ok);
+    await using h = await harness({ store: kind });
+    const a = subscriptionRecord({ url: subscriber.url, maxInFlight: 4 });
+    await h.start(a);
+    await h.publishNumbered(a.topicId, 1, 2);
+    await h.store.until(() => h.store.delivered.length === 2);
+    const first = h.couriers.get(a.id);
+    assert.ok(first, "the harness saw the courier spawned");
+    // As a sleep whose stop failed half-way would leave it: the actor
+    // stopped, the delivery actor still holding its ref.
+    await h.system.stopActor(first);
+    assert.equal(await courierRuns(h, a.id), false);
+    await h.publishNumbered(a.topicId, 3, 3);
+    await h.store.until(() => h.store.delivered.length === 5);
+    const second = h.couriers.get(a.id);
+    assert.ok(second !== undefined && second !== first, "a new courier");
+    assert.ok(await courierRuns(h, a.id));
+    assert.deepEqual(
+      [...new Set(subscriber.deliveries.map(numberOf))].sort((x, y) => x - y),
+      [1, 2, 3, 4, 5],
+    );
+  });
+
   Deno.test(`courier [${kind}]: wakes racing sleeps lose nothing — 200 events published one by one with random pauses all arrive`, async () => {
     await using subscriber = new Subscriber(ok);
     await using h = await harness({

@@ -285,6 +285,8 @@ export interface Harness extends AsyncDisposable {
   logs: Record<string, unknown>[];
   secrets: Map<string, SigningSecrets>;
   gone: SubscriptionRecord[];
+  /** The latest courier spawned per subscription id, as the delivery actor spawned it. */
+  couriers: Map<string, ActorRef<unknown>>;
   /** Registers and starts the courier of `subscription`. */
   start(subscription: SubscriptionRecord, topicName?: string): Promise<void>;
   /** Appends events to `topicId` and wakes its couriers. */
@@ -330,8 +332,27 @@ export async function harness(
   const store = await openStore(options.store ?? "sqlite");
   const secrets = new Map<string, SigningSecrets>();
   const gone: SubscriptionRecord[] = [];
+  // The delivery actor's system, seen through a window that notes the
+  // couriers it spawns, so a test can reach one behind its back.
+  const couriers = new Map<string, ActorRef<unknown>>();
+  const spawning = new Proxy(system, {
+    get(target, key) {
+      if (key !== "spawn") {
+        const value = Reflect.get(target, key, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      }
+      return async (...args: Parameters<ActorSystem["spawn"]>) => {
+        const ref = await target.spawn(...args);
+        const name = args[0].name;
+        if (name.startsWith("courier:")) {
+          couriers.set(name.slice("courier:".length), ref as ActorRef<unknown>);
+        }
+        return ref;
+      };
+    },
+  });
   const delivery = await system.spawn(deliveryBehavior({
-    system,
+    system: spawning,
     events: store.events,
     deliveries: store.deliveries,
     secrets: (subscriptionId) => {
@@ -363,6 +384,7 @@ export async function harness(
     logs,
     secrets,
     gone,
+    couriers,
     async start(subscription, topicName = "orders") {
       if (!secrets.has(subscription.id)) {
         secrets.set(subscription.id, {
