@@ -394,6 +394,7 @@ export function courierBehavior(
         timeoutMs: sub.timeoutMs,
         signal: abort.signal,
         client,
+        privateAllowed: sub.privateAllowed,
         now: () => ctx.clock.now(),
       });
       safeTell(ctx, {
@@ -748,6 +749,7 @@ export function courierBehavior(
               timeoutMs: sub.timeoutMs,
               signal: abort.signal,
               client,
+              privateAllowed: sub.privateAllowed,
             });
             safeTell(ctx, {
               type: "probeDone",

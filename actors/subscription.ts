@@ -159,6 +159,11 @@ export interface SubscriptionDeps {
   newSecret(): string;
 }
 
+/** Whether `identity` may point deliveries at loopback and private addresses. */
+function mayUsePrivate(identity: Identity): boolean {
+  return identity.roles.includes("admin");
+}
+
 /** The subscription actor's behavior (stateless: the store holds everything). */
 export function subscriptionBehavior(
   deps: SubscriptionDeps,
@@ -193,7 +198,7 @@ export function subscriptionBehavior(
     identity: Identity,
     urls: readonly string[],
   ): Promise<SubscriptionFailure | null> {
-    const allowPrivate = identity.roles.includes("admin");
+    const allowPrivate = mayUsePrivate(identity);
     for (const url of urls) {
       const check = await deps.checkDestination(url, { allowPrivate });
       if (!check.ok) {
@@ -286,6 +291,7 @@ export function subscriptionBehavior(
           owner: msg.identity.user,
           ...msg.settings,
           paused: null,
+          privateAllowed: mayUsePrivate(msg.identity),
           createdAt: new Date().toISOString(),
           version: 1,
         };
@@ -331,10 +337,15 @@ export function subscriptionBehavior(
         ): u is string => u !== undefined);
         const refused = await checkUrls(msg.identity, urls);
         if (refused) return msg.reply(refused);
+        // New URLs were checked under this caller's rights; deliveries to
+        // them are held to the same at every connection.
+        const patch = urls.length > 0
+          ? { ...msg.patch, privateAllowed: mayUsePrivate(msg.identity) }
+          : msg.patch;
         return msg.reply(
           await update(
             msg,
-            msg.patch,
+            patch,
             msg.expectedVersion,
             "subscription.update",
           ),

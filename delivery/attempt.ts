@@ -37,6 +37,8 @@ export interface AttemptRequest {
   signal?: AbortSignal;
   /** The client (connection pools) to send with. */
   client: DeliveryClient;
+  /** Whether this request may connect to loopback and private addresses. */
+  privateAllowed: boolean;
   /** Clock for `Retry-After` dates; `Date.now` by default. */
   now?: () => number;
 }
@@ -60,7 +62,7 @@ export async function attempt(request: AttemptRequest): Promise<AttemptResult> {
         ? request.body
         : null,
       signal: controller.signal,
-      dispatcher: request.client.dispatcher,
+      dispatcher: request.client.dispatcher(request.privateAllowed),
     });
     // The body is of no interest; draining it frees the connection.
     await response.body.dump().catch(() => {});

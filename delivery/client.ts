@@ -1,9 +1,10 @@
 /**
- * The HTTP client couriers deliver with: an undici `Agent` (keep-alive
- * pools per origin, no redirects followed) whose connections are opened by
- * Miranda itself, so the address a connection goes to is one the SSRF rules
- * were checked against at that moment, not only when the subscription was
- * made.
+ * The HTTP client couriers deliver with: two undici `Agent`s (keep-alive
+ * pools per origin, no redirects followed) — one for subscriptions that may
+ * reach loopback and private addresses, one for those that may not — whose
+ * connections are opened by Miranda itself, so the address a connection goes
+ * to is one the SSRF rules were checked against at that moment, not only
+ * when the subscription was made.
  *
  * Why undici rather than `fetch`: `fetch` offers no hook at connect time, and
  * undici is a little faster here — six rounds of
@@ -15,8 +16,8 @@
  * never allowed (cloud metadata, link-local, unspecified, multicast,
  * reserved) before connecting to the checked address; a name rebound to such
  * an address after the subscription was checked gets no connection. Loopback
- * and private ranges are allowed at connect time (an admin's subscription may
- * use them; whether the subscription may is checked when it is made).
+ * and private ranges pass only through the dispatcher for subscriptions that
+ * may use them (`privateAllowed`) or inside the operator's allowed ranges.
  *
  * An egress proxy: with `HTTP_PROXY`, `HTTPS_PROXY` (or their lower-case
  * forms) set, deliveries go through it (`NO_PROXY` names the exceptions), as
@@ -49,8 +50,11 @@ export const CONNECT_TIMEOUT_MS = 10_000;
 
 /** A delivery client; close it once no courier uses it. */
 export interface DeliveryClient extends AsyncDisposable {
-  /** What undici requests go through. */
-  readonly dispatcher: Dispatcher;
+  /**
+   * What a subscription's requests go through: one whose connections may
+   * reach loopback and private addresses, or one whose may not.
+   */
+  dispatcher(privateAllowed: boolean): Dispatcher;
   /** Closes every pooled connection. */
   close(): Promise<void>;
 }
@@ -78,12 +82,6 @@ const PROXY_VARIABLES = [
 export function createDeliveryClient(
   options: DeliveryClientOptions = {},
 ): DeliveryClient {
-  const connect: buildConnector.connector = (opts, callback) => {
-    open(opts, options).then(
-      (socket) => callback(null, socket),
-      (error) => callback(error as Error, null),
-    );
-  };
   const timeouts = {
     headersTimeout: 0,
     bodyTimeout: 0,
@@ -92,16 +90,32 @@ export function createDeliveryClient(
   };
   const env = options.env ?? Deno.env;
   const proxied = PROXY_VARIABLES.some((name) => env.get(name));
-  const agent: Dispatcher = proxied
-    ? new EnvHttpProxyAgent({
-      ...timeouts,
-      connect,
-      ...proxySettings(env),
-      ...(options.ca ? { requestTls: { ca: options.ca } } : {}),
-    })
-    : new Agent({ ...timeouts, connect });
-  const close = () => agent.close();
-  return { dispatcher: agent, close, [Symbol.asyncDispose]: close };
+  const make = (allowPrivate: boolean): Dispatcher => {
+    const connect: buildConnector.connector = (opts, callback) => {
+      open(opts, allowPrivate, options).then(
+        (socket) => callback(null, socket),
+        (error) => callback(error as Error, null),
+      );
+    };
+    return proxied
+      ? new EnvHttpProxyAgent({
+        ...timeouts,
+        connect,
+        ...proxySettings(env),
+        ...(options.ca ? { requestTls: { ca: options.ca } } : {}),
+      })
+      : new Agent({ ...timeouts, connect });
+  };
+  const lenient = make(true);
+  const strict = make(false);
+  const close = async () => {
+    await Promise.all([lenient.close(), strict.close()]);
+  };
+  return {
+    dispatcher: (privateAllowed) => privateAllowed ? lenient : strict,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }
 
 function proxySettings(
@@ -120,11 +134,12 @@ function proxySettings(
 
 async function open(
   opts: buildConnector.Options,
+  allowPrivate: boolean,
   options: DeliveryClientOptions,
 ): Promise<net.Socket> {
   const secure = opts.protocol === "https:";
   const check = await checkDestination(`${opts.protocol}//${opts.hostname}/`, {
-    allowPrivate: true,
+    allowPrivate,
     allowCidrs: options.allowCidrs ?? [],
     ...(options.resolve ? { resolve: options.resolve } : {}),
   });

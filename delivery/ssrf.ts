@@ -13,13 +13,11 @@
  * is judged as the IPv4 address it maps.
  *
  * DNS rebinding: the delivery client (`client.ts`) runs this check again for
- * every connection it opens, with `allowPrivate`, and connects to the
- * address it checked, so a name rebound to a never-allowed address gets no
- * connection. What remains: a name that passed as public when a non-admin
- * made the subscription and is later rebound to a loopback or private
- * address (whether the subscription may use private ranges is not known at
- * connect time); operators who need certainty route deliveries through an
- * egress proxy that enforces the same rules at
+ * every connection it opens, with the subscription's `privateAllowed` as
+ * `allowPrivate`, and connects to the address it checked, so a name rebound
+ * after the subscription was checked gets no connection to an address the
+ * subscription may not use. Behind an egress proxy (`HTTP_PROXY`), the proxy
+ * resolves destinations and must enforce the same rules at
  * connect time. NAT64 (64:ff9b::/96) and 6to4 (2002::/16) addresses that
  * embed a private IPv4 address are not unwrapped.
  *

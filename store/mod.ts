@@ -322,6 +322,12 @@ export interface SubscriptionRecord {
   /** Extra headers sent with every delivery. */
   headers: Record<string, string>;
   paused: PauseReason;
+  /**
+   * May deliver to loopback and private addresses: set when an admin made the
+   * subscription or last changed its URLs. The delivery client holds every
+   * connection it opens to it (a name resolved again may have been rebound).
+   */
+  privateAllowed: boolean;
   createdAt: string;
   version: number;
 }
@@ -337,6 +343,7 @@ export interface SubscriptionPatch {
   timeoutMs?: number;
   headers?: Record<string, string>;
   paused?: PauseReason;
+  privateAllowed?: boolean;
 }
 
 /** A subscription's signing secrets: the current one and, during a grace period, the previous. */

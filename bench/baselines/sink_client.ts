@@ -57,6 +57,7 @@ export async function sinkCeiling(
           headers,
           body,
           client,
+          privateAllowed: true,
           timeoutMs: 30_000,
         });
         const t1 = performance.now();

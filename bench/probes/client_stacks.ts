@@ -67,6 +67,7 @@ const stacks: Record<string, () => Promise<unknown>> = {
       body,
       timeoutMs: 30_000,
       client,
+      privateAllowed: true,
     }),
 };
 

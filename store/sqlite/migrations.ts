@@ -202,4 +202,22 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 5,
+    name: "whether a subscription may deliver to private addresses",
+    // Decided when an admin makes a subscription or changes its URLs; for
+    // those made before, by whether their owner is an admin now (an owner
+    // not among the users, e.g. an external token's subject, keeps what the
+    // check at creation allowed).
+    sql: `
+      ALTER TABLE subscriptions
+        ADD COLUMN private_allowed INTEGER NOT NULL DEFAULT 0;
+      UPDATE subscriptions SET private_allowed = 1
+        WHERE owner NOT IN (SELECT name FROM users)
+           OR owner IN (
+             SELECT u.name FROM users u, json_each(u.roles) r
+             WHERE r.value = 'admin'
+           );
+    `,
+  },
 ];

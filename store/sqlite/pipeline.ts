@@ -600,7 +600,7 @@ function preparePipeline(db: DatabaseSync) {
     deleteTopicEvents: p("DELETE FROM events WHERE topic_id = ?"),
 
     insertSubscription: p(
-      "INSERT INTO subscriptions (url, liveness_url, ordered, max_in_flight, failure_mode, max_attempts, record_mode, timeout_ms, headers, paused, version, id, topic_id, owner, created_at, secrets_key_id, secrets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO subscriptions (url, liveness_url, ordered, max_in_flight, failure_mode, max_attempts, record_mode, timeout_ms, headers, paused, private_allowed, version, id, topic_id, owner, created_at, secrets_key_id, secrets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ),
     subscriptionById: p("SELECT * FROM subscriptions WHERE id = ?"),
     listSubscriptions: p(
@@ -610,7 +610,7 @@ function preparePipeline(db: DatabaseSync) {
       "SELECT id FROM subscriptions WHERE topic_id = ? ORDER BY id",
     ),
     updateSubscription: p(
-      "UPDATE subscriptions SET url = ?, liveness_url = ?, ordered = ?, max_in_flight = ?, failure_mode = ?, max_attempts = ?, record_mode = ?, timeout_ms = ?, headers = ?, paused = ?, version = ? WHERE id = ?",
+      "UPDATE subscriptions SET url = ?, liveness_url = ?, ordered = ?, max_in_flight = ?, failure_mode = ?, max_attempts = ?, record_mode = ?, timeout_ms = ?, headers = ?, paused = ?, private_allowed = ?, version = ? WHERE id = ?",
     ),
     deleteSubscription: p("DELETE FROM subscriptions WHERE id = ?"),
     subscriptionSecrets: p("SELECT secrets FROM subscriptions WHERE id = ?"),
@@ -798,6 +798,7 @@ function subscriptionSnapshot(sub: SubscriptionRecord): unknown {
     timeoutMs: sub.timeoutMs,
     headers: sub.headers,
     paused: sub.paused,
+    privateAllowed: sub.privateAllowed,
   };
 }
 
@@ -814,6 +815,7 @@ function subscriptionColumns(sub: SubscriptionRecord): SQLInputValue[] {
     sub.timeoutMs,
     JSON.stringify(sub.headers),
     sub.paused,
+    sub.privateAllowed ? 1 : 0,
     sub.version,
   ];
 }
@@ -871,6 +873,7 @@ function subscriptionFromRow(row: Row): SubscriptionRecord {
     timeoutMs: Number(row["timeout_ms"]),
     headers: JSON.parse(text(row["headers"])),
     paused: nullableText(row["paused"]) as SubscriptionRecord["paused"],
+    privateAllowed: Number(row["private_allowed"]) === 1,
     createdAt: text(row["created_at"]),
     version: Number(row["version"]),
   };

@@ -14,7 +14,13 @@ function serve(
   });
 }
 
-const base = { method: "POST", headers: [], body: null, timeoutMs: 2000 };
+const base = {
+  method: "POST",
+  headers: [],
+  body: null,
+  timeoutMs: 2000,
+  privateAllowed: true,
+};
 
 Deno.test("attempt: classifies 2xx, 3xx (not followed), 410, 500 and 429 with Retry-After", async () => {
   let redirectedTo = 0;

@@ -18,7 +18,13 @@ function sink(
   return Object.assign(server, { hosts });
 }
 
-const post = { method: "POST", headers: [], body: null, timeoutMs: 5_000 };
+const post = {
+  method: "POST",
+  headers: [],
+  body: null,
+  timeoutMs: 5_000,
+  privateAllowed: true,
+};
 
 Deno.test("delivery client: a name is resolved at connect time and the connection goes to the checked address, kept alive for the next request", async () => {
   await using server = sink();
@@ -67,6 +73,32 @@ Deno.test("delivery client: a name rebound to a metadata or link-local address g
     kind: "ok",
     status: 204,
   });
+});
+
+Deno.test("delivery client: a subscription without private rights gets no connection to a name rebound to loopback, unless an operator range holds it", async () => {
+  await using server = sink();
+  const resolve = () => Promise.resolve(["127.0.0.1"]);
+  const url = `http://rebound.example.test:${server.addr.port}/`;
+  await using client = createDeliveryClient({ resolve });
+  const strict = await attempt({ ...post, privateAllowed: false, url, client });
+  assert.equal(strict.kind, "unreachable");
+  assert.match(
+    strict.kind === "unreachable" ? strict.error : "",
+    /only admins or operator-allowed ranges/,
+  );
+  assert.deepEqual(await attempt({ ...post, url, client }), {
+    kind: "ok",
+    status: 204,
+  });
+  await using allowing = createDeliveryClient({
+    resolve,
+    allowCidrs: parseCidrs(["127.0.0.0/8"]),
+  });
+  assert.deepEqual(
+    await attempt({ ...post, privateAllowed: false, url, client: allowing }),
+    { kind: "ok", status: 204 },
+  );
+  assert.equal(server.hosts.length, 2);
 });
 
 Deno.test("delivery client: an unreachable first address falls through to the next", async () => {

@@ -263,6 +263,7 @@ export function subscriptionRecord(
     timeoutMs: 2_000,
     headers: {},
     paused: null,
+    privateAllowed: true,
     createdAt: new Date().toISOString(),
     version: 1,
     ...overrides,

@@ -157,6 +157,7 @@ Deno.test("delivery headers: for any input, the delivery client sends them and t
           body: new Uint8Array([1]),
           timeoutMs: 5_000,
           client,
+          privateAllowed: true,
         });
         assert.deepEqual(result, { kind: "ok", status: 204 });
         const got = new Map(seen);

@@ -151,6 +151,8 @@ Deno.test("pipeline e2e: idempotency keys, SSRF deny-list, bad input, deletion c
         topic: "ssrf",
         url: "http://93.184.215.14/hook",
       });
+      // Held to it at every connection too (a name may be rebound later).
+      assert.equal(publicSub.body["privateAllowed"], false);
       assertDetail(
         await call(url, "PATCH", `/api/v1/subscriptions/${publicSub.id}`, {
           bearer: sue.bearer,
@@ -178,11 +180,12 @@ Deno.test("pipeline e2e: idempotency keys, SSRF deny-list, bad input, deletion c
       ) {
         assertDetail(await attempt(admin, { url: target }), 400, why, target);
       }
-      await subscribe(node, admin, {
+      const adminSub = await subscribe(node, admin, {
         topic: "ssrf",
         url: `${sink.url}/in`,
         livenessUrl: `${sink.url}/live`,
       });
+      assert.equal(adminSub.body["privateAllowed"], true);
       await publishOk(node, admin, "ssrf", { body: numbered(1) });
       await sink.until(() => sink.deliveries.length === 1);
     },

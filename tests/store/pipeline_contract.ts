@@ -71,6 +71,7 @@ function subscriptionRecord(
     timeoutMs: 30_000,
     headers: {},
     paused: null,
+    privateAllowed: false,
     createdAt: T0,
     version: 1,
     ...fields,
@@ -338,9 +339,11 @@ export function pipelineContract(
       paused: "manual",
       ordered: false,
       maxInFlight: 8,
+      privateAllowed: true,
     }, { ...change("bob", "r2"), expectedVersion: 1 });
     assert.ok(updated.ok);
     assert.equal(updated.subscription.version, 2);
+    assert.equal(updated.subscription.privateAllowed, true);
     assert.deepEqual(await store.subscriptions.get("s1"), updated.subscription);
     assert.deepEqual(
       await store.subscriptions.update("s1", { paused: null }, {
@@ -373,7 +376,12 @@ export function pipelineContract(
       timeoutMs: 30_000,
       headers: { "x-team": "blue" },
       paused: "manual",
+      privateAllowed: true,
     });
+    assert.equal(
+      (versions[0]!.snapshot as { privateAllowed: boolean }).privateAllowed,
+      false,
+    );
     const ids = (subs: SubscriptionRecord[]) => subs.map((s) => s.id).sort();
     assert.deepEqual(ids(await store.subscriptions.list()), ["s1", "s2", "s3"]);
     assert.deepEqual(

@@ -144,6 +144,7 @@ Deno.test("sqlite store: the marker scan finds no event body, header or subscrip
           timeoutMs: 30_000,
           headers: {},
           paused: null,
+          privateAllowed: false,
           createdAt: "2026-01-01T00:00:00.000Z",
           version: 1,
         },
@@ -234,11 +235,53 @@ Deno.test("sqlite store: migration 4 upgrades a version 3 database with the pipe
       assert.deepEqual(
         raw.prepare("SELECT version FROM schema_migrations ORDER BY version")
           .all().map((r) => r["version"]),
-        [1, 2, 3, 4],
+        SQLITE_MIGRATIONS.map((m) => m.version),
       );
     } finally {
       raw.close();
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sqlite store: migration 5 lets existing subscriptions of admins and of owners outside the users table keep private addresses, not those of other users", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
+  try {
+    const db = new DatabaseSync(`${dir}/miranda.db`);
+    db.exec(
+      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    );
+    for (const migration of SQLITE_MIGRATIONS.filter((m) => m.version <= 4)) {
+      db.exec(migration.sql);
+      db.prepare("INSERT INTO schema_migrations VALUES (?, ?, ?)").run(
+        migration.version,
+        migration.name,
+        "2026-01-01T00:00:00.000Z",
+      );
+    }
+    const user = db.prepare(
+      "INSERT INTO users (name, roles, groups_json, email_hash, created_at, version) VALUES (?, ?, '[]', NULL, '2026-01-01T00:00:00.000Z', 1)",
+    );
+    user.run("root", '["admin","user"]');
+    user.run("bob", '["user"]');
+    db.exec(
+      "INSERT INTO topics (id, name, owner, ack, retention_ms, max_body_bytes, grants, created_at, version) VALUES ('t1', 'orders', 'root', 'persisted', 60000, NULL, '[]', '2026-01-01T00:00:00.000Z', 1)",
+    );
+    const sub = db.prepare(
+      "INSERT INTO subscriptions (id, topic_id, owner, url, liveness_url, ordered, max_in_flight, failure_mode, max_attempts, record_mode, timeout_ms, headers, paused, created_at, version, secrets_key_id, secrets) VALUES (?, 't1', ?, 'http://10.0.0.1/', 'http://10.0.0.1/', 1, 1, 'retry', 3, 'async', 1000, '{}', NULL, '2026-01-01T00:00:00.000Z', 1, 1, x'00')",
+    );
+    sub.run("s-root", "root");
+    sub.run("s-bob", "bob");
+    sub.run("s-external", "https://issuer.example/svc");
+    db.close();
+    const { keyring } = await testKeyfile();
+    await using store = openSqliteStore(`${dir}/miranda.db`, () => keyring);
+    const allowed = async (id: string) =>
+      (await store.subscriptions.get(id))?.privateAllowed;
+    assert.equal(await allowed("s-root"), true);
+    assert.equal(await allowed("s-bob"), false);
+    assert.equal(await allowed("s-external"), true);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
