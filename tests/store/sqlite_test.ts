@@ -19,14 +19,22 @@ storeContract("sqlite", async (cipher) => {
   };
 });
 
-/** A data directory holding a database at schema version 2, as released. */
-async function databaseAtVersion2(): Promise<string> {
+/**
+ * A data directory holding a database at schema `version`, as released, with
+ * what `seed` writes into it.
+ */
+async function databaseAt(
+  version: number,
+  seed: (db: DatabaseSync) => void = () => {},
+): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
   const db = new DatabaseSync(`${dir}/miranda.db`);
   db.exec(
     "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
   );
-  for (const migration of SQLITE_MIGRATIONS.filter((m) => m.version <= 2)) {
+  for (
+    const migration of SQLITE_MIGRATIONS.filter((m) => m.version <= version)
+  ) {
     db.exec(migration.sql);
     db.prepare("INSERT INTO schema_migrations VALUES (?, ?, ?)").run(
       migration.version,
@@ -34,15 +42,17 @@ async function databaseAtVersion2(): Promise<string> {
       "2026-01-01T00:00:00.000Z",
     );
   }
-  db.prepare(
-    "INSERT INTO users (name, roles, groups_json, email_hash, created_at, version) VALUES (?, ?, ?, ?, ?, ?)",
-  ).run("admin", '["admin"]', '["ops"]', null, "2025-06-01T00:00:00.000Z", 1);
+  seed(db);
   db.close();
   return dir;
 }
 
 Deno.test("sqlite store: migration 3 upgrades a version 2 database and backfills user versions", async () => {
-  const dir = await databaseAtVersion2();
+  const dir = await databaseAt(2, (db) => {
+    db.prepare(
+      "INSERT INTO users (name, roles, groups_json, email_hash, created_at, version) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run("admin", '["admin"]', '["ops"]', null, "2025-06-01T00:00:00.000Z", 1);
+  });
   try {
     const { keyring } = await testKeyfile();
     await using store = openSqliteStore(`${dir}/miranda.db`, () => keyring);
@@ -202,27 +212,8 @@ Deno.test("sqlite store: the marker scan finds no event body, header or subscrip
   }
 });
 
-/** A data directory holding a database at schema version 3, with one user. */
-async function databaseAtVersion3(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
-  const db = new DatabaseSync(`${dir}/miranda.db`);
-  db.exec(
-    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-  );
-  for (const migration of SQLITE_MIGRATIONS.filter((m) => m.version <= 3)) {
-    db.exec(migration.sql);
-    db.prepare("INSERT INTO schema_migrations VALUES (?, ?, ?)").run(
-      migration.version,
-      migration.name,
-      "2026-01-01T00:00:00.000Z",
-    );
-  }
-  db.close();
-  return dir;
-}
-
 Deno.test("sqlite store: migration 4 upgrades a version 3 database with the pipeline tables", async () => {
-  const dir = await databaseAtVersion3();
+  const dir = await databaseAt(3);
   try {
     const { keyring } = await testKeyfile();
     {
@@ -246,20 +237,7 @@ Deno.test("sqlite store: migration 4 upgrades a version 3 database with the pipe
 });
 
 Deno.test("sqlite store: migration 5 lets existing subscriptions of admins and of owners outside the users table keep private addresses, not those of other users", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
-  try {
-    const db = new DatabaseSync(`${dir}/miranda.db`);
-    db.exec(
-      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-    );
-    for (const migration of SQLITE_MIGRATIONS.filter((m) => m.version <= 4)) {
-      db.exec(migration.sql);
-      db.prepare("INSERT INTO schema_migrations VALUES (?, ?, ?)").run(
-        migration.version,
-        migration.name,
-        "2026-01-01T00:00:00.000Z",
-      );
-    }
+  const dir = await databaseAt(4, (db) => {
     const user = db.prepare(
       "INSERT INTO users (name, roles, groups_json, email_hash, created_at, version) VALUES (?, ?, '[]', NULL, '2026-01-01T00:00:00.000Z', 1)",
     );
@@ -274,7 +252,8 @@ Deno.test("sqlite store: migration 5 lets existing subscriptions of admins and o
     sub.run("s-root", "root");
     sub.run("s-bob", "bob");
     sub.run("s-external", "https://issuer.example/svc");
-    db.close();
+  });
+  try {
     const { keyring } = await testKeyfile();
     await using store = openSqliteStore(`${dir}/miranda.db`, () => keyring);
     const allowed = async (id: string) =>
