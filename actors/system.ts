@@ -293,6 +293,7 @@ export class ActorSystem implements AsyncDisposable {
       this.#log.warn("Stop timed out draining mailboxes", { timeoutMs });
     }
     await this.root.close();
+    this.#runtime.deadlines.close();
   }
 
   /** Resolves true when `work` settles within `ms`, false on the deadline. */

@@ -54,7 +54,7 @@ Deno.test("deadlines: each expires once its time has passed, in order, and never
   assert.deepEqual(fired, ["short", "a", "c"]);
 });
 
-Deno.test("deadlines: many deadlines of one length share one timer, and none is left once all are cancelled", () => {
+Deno.test("deadlines: many deadlines of one length share one timer, which stops at its firing once all are cancelled", () => {
   const { clock, pending, armed } = countingClock();
   const deadlines = new Deadlines(clock);
   const handles = Array.from(
@@ -64,7 +64,36 @@ Deno.test("deadlines: many deadlines of one length share one timer, and none is 
   assert.equal(armed(), 1);
   assert.equal(pending.size, 1);
   for (const handle of handles) handle.cancel();
-  assert.equal(pending.size, 0, "no timer outlives the deadlines");
+  clock.tick(10_000);
+  assert.equal(pending.size, 0, "no timer left after its firing");
+  assert.equal(armed(), 1, "not re-armed");
+});
+
+Deno.test("deadlines: asks answered one at a time arm one timer, not one each", () => {
+  const { clock, pending, armed } = countingClock();
+  const deadlines = new Deadlines(clock);
+  for (let i = 0; i < 1_000; i++) {
+    deadlines.add(5_000, () => assert.fail("answered")).cancel();
+    clock.tick(1);
+  }
+  assert.equal(armed(), 1);
+  clock.tick(5_000);
+  assert.equal(pending.size, 0);
+  const late = deadlines.add(5_000, () => {});
+  assert.equal(armed(), 2, "a new ask after the firing arms again");
+  late.cancel();
+  deadlines.close();
+  assert.equal(pending.size, 0);
+});
+
+Deno.test("deadlines: close stops every timer and nothing pending runs", () => {
+  const { clock, pending } = countingClock();
+  const deadlines = new Deadlines(clock);
+  deadlines.add(100, () => assert.fail("closed"));
+  deadlines.add(5_000, () => assert.fail("closed"));
+  assert.equal(pending.size, 2);
+  deadlines.close();
+  assert.equal(pending.size, 0);
   clock.tick(10_000);
 });
 
