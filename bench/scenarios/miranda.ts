@@ -267,13 +267,26 @@ const fanout: Scenario = {
       ids.push(id);
     });
     const filled = await fill(ctx, m, "bench-fanout", ctx.sizes.fanoutEvents);
-    const r = await drain(m, sink, ids, n * ctx.sizes.fanoutEvents);
+    // The server's RSS while it drains, every second (the heap of a fan-out
+    // saws well above its live size).
+    const rssMB: number[] = [];
+    const sampler = setInterval(async () => {
+      rssMB.push(Math.round((await m.rss().catch(() => 0)) / MB));
+    }, 1_000);
+    let r;
+    try {
+      r = await drain(m, sink, ids, n * ctx.sizes.fanoutEvents);
+    } finally {
+      clearInterval(sampler);
+    }
     return {
       fanout: {
         value: r.perSec,
         detail: deliveryDetail(r, {
           subscriptions: n,
           events: filled.accepted,
+          rssPeakMB: Math.max(0, ...rssMB),
+          rssMBPerSecond: rssMB,
         }),
       },
     };
