@@ -9,7 +9,7 @@
  * @module
  */
 
-import { request as undiciRequest } from "undici";
+import { type Dispatcher, request as undiciRequest } from "undici";
 import type { DeliveryClient } from "./client.ts";
 
 /** What one attempt came to. */
@@ -56,7 +56,7 @@ export async function attempt(request: AttemptRequest): Promise<AttemptResult> {
   if (request.signal?.aborted) controller.abort();
   try {
     const response = await undiciRequest(request.url, {
-      method: request.method as "POST",
+      method: request.method as Dispatcher.HttpMethod,
       headers: request.headers.flat(),
       body: request.body !== null && request.body.length > 0
         ? request.body
