@@ -38,6 +38,7 @@ export interface Config {
   deliveryWaitCapMs: number;
   recordFlushMs: number;
   maxConcurrentDeliveries: number;
+  deliveryKeepAliveMs: number;
   allowedPrivateCidrs: string[];
   retentionSweepMs: number;
 }
@@ -321,6 +322,15 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     type: { kind: "integer", min: 1, max: 100_000 },
     default: 1024,
     doc: "Deliveries in flight at once on this node, over every subscription",
+  }),
+  spec({
+    key: "deliveryKeepAliveMs",
+    flag: "--delivery-keep-alive-ms",
+    env: "MIRANDA_DELIVERY_KEEP_ALIVE_MS",
+    type: { kind: "integer", min: 100, max: 600_000 },
+    default: 4_000,
+    doc:
+      "How long an idle connection to a subscriber is kept for the next delivery",
   }),
   spec({
     key: "allowedPrivateCidrs",

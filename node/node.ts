@@ -201,7 +201,10 @@ export async function startNode(
   // actor is spawned first and reaches the subscription actor through this ref.
   let subscription: ActorRef<SubscriptionMsg> | null = null;
   const allowCidrs = parseCidrs(config.allowedPrivateCidrs);
-  const deliveryClient = createDeliveryClient({ allowCidrs });
+  const deliveryClient = createDeliveryClient({
+    allowCidrs,
+    keepAliveMs: config.deliveryKeepAliveMs,
+  });
   const secretCache = new SecretCache(store.subscriptions);
   const delivery: ActorRef<DeliveryMsg> = await system.spawn(deliveryBehavior({
     system,

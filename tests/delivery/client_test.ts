@@ -191,3 +191,32 @@ Deno.test({
     await new Promise((resolve) => setTimeout(resolve, 1_500));
   },
 });
+
+Deno.test("delivery client: an idle connection is kept for keepAliveMs (the node's deliveryKeepAliveMs), and closed after the default second", async () => {
+  await using server = sink();
+  const url = `http://hooks.example.test:${server.addr.port}/`;
+  const connections = async (keepAliveMs: number | undefined) => {
+    let lookups = 0;
+    const client = createDeliveryClient({
+      resolve: () => {
+        lookups++;
+        return Promise.resolve(["127.0.0.1"]);
+      },
+      ...(keepAliveMs === undefined ? {} : { keepAliveMs }),
+    });
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(await attempt({ ...post, url, client }), {
+        kind: "ok",
+        status: 204,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+    }
+    await client.close();
+    return lookups;
+  };
+  assert.equal(await connections(undefined), 2, "reconnected after 1.5 s idle");
+  assert.equal(await connections(4_000), 1, "kept across 1.5 s idle");
+  // A keep-alive over a second runs on undici's shared ticking timer, which
+  // ends a tick after the last one.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+});
