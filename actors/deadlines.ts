@@ -28,7 +28,6 @@ interface Entry {
 }
 
 interface Queue {
-  ms: number;
   entries: Entry[];
   /** Index of the first entry not yet expired or dropped. */
   head: number;
@@ -59,7 +58,7 @@ export class Deadlines {
   add(ms: number, expire: () => void): Deadline {
     let queue = this.#queues.get(ms);
     if (queue === undefined) {
-      queue = { ms, entries: [], head: 0, live: 0, timer: null };
+      queue = { entries: [], head: 0, live: 0, timer: null };
       this.#queues.set(ms, queue);
     }
     const entry: Entry = { at: this.#now() + ms, expire };

@@ -151,8 +151,18 @@ Deno.test("pipeline e2e: idempotency keys, SSRF deny-list, bad input, deletion c
         topic: "ssrf",
         url: "http://93.184.215.14/hook",
       });
-      // Held to it at every connection too (a name may be rebound later).
+      // Held to it at every connection too (a name may be rebound later),
+      // and no caller sets it: it follows from who checked the URLs.
       assert.equal(publicSub.body["privateAllowed"], false);
+      assertDetail(
+        await call(url, "PATCH", `/api/v1/subscriptions/${publicSub.id}`, {
+          bearer: sue.bearer,
+          json: { privateAllowed: true },
+        }),
+        400,
+        /privateAllowed/,
+        "PATCH privateAllowed",
+      );
       assertDetail(
         await call(url, "PATCH", `/api/v1/subscriptions/${publicSub.id}`, {
           bearer: sue.bearer,
