@@ -142,6 +142,18 @@ export async function rssBytes(pid: number): Promise<number> {
   return Number(kb) * 1024;
 }
 
+/**
+ * CPU time `pid` has used so far (user + system, every thread), in seconds,
+ * from `/proc/<pid>/stat` (clock ticks of 1/100 s, Linux's `USER_HZ`).
+ */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  // Fields after the command name, which may hold spaces: state is field 3,
+  // utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** Whether `name` is an executable on PATH; its path if so. */
 export async function which(name: string): Promise<string | null> {
   for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {

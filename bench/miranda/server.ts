@@ -7,7 +7,13 @@
  */
 
 import { fromFileUrl } from "../paths.ts";
-import { type Child, rssBytes, sleep, spawnDeno } from "../procs.ts";
+import {
+  type Child,
+  cpuSeconds,
+  rssBytes,
+  sleep,
+  spawnDeno,
+} from "../procs.ts";
 import { makeBody } from "../wrk.ts";
 
 const ROOT = fromFileUrl(new URL("../../", import.meta.url));
@@ -35,6 +41,8 @@ export interface Miranda extends AsyncDisposable {
   client: Deno.HttpClient | null;
   pid(): number;
   rss(): Promise<number>;
+  /** CPU seconds the server process has used (every thread). */
+  cpuSeconds(): Promise<number>;
   api(method: string, path: string, body?: unknown): Promise<ApiAnswer>;
   /** SIGKILL, then start again on the same data directory; ms to `/readyz` 200. */
   killAndRecover(): Promise<number>;
@@ -98,6 +106,7 @@ export async function startMiranda(
       client,
       pid: () => child.pid,
       rss: () => rssBytes(child.pid),
+      cpuSeconds: () => cpuSeconds(child.pid),
       api,
       killAndRecover: async () => {
         await child.stop("SIGKILL");

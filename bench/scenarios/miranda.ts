@@ -100,6 +100,14 @@ async function fill(
   return { accepted: r.requests - r.non2xx, seconds: r.durationSec };
 }
 
+/**
+ * Server CPU per event in µs: the load is on the other side of a socket, so
+ * this cost, unlike a rate, barely moves with what else the machine runs.
+ */
+function perEventMicros(cpuSeconds: number, events: number): number {
+  return events === 0 ? 0 : (cpuSeconds * 1e6) / events;
+}
+
 /** Seconds allowed for `n` deliveries: generous, but bounded. */
 function deliveryTimeoutMs(n: number): number {
   return Math.max(30_000, (n / 200) * 1000);
@@ -161,7 +169,9 @@ const ingest: Scenario = {
         threads: ctx.sizes.wrkThreads,
       };
       await runWrk({ ...options, durationSec: 1 }); // warm-up
+      const cpuBefore = await m.cpuSeconds();
       const r = await runWrk({ ...options, durationSec: ctx.sizes.wrkSec });
+      const cpu = (await m.cpuSeconds()) - cpuBefore;
       if (r.okPerSec === 0) {
         throw new Error(`No event accepted on ${topic}:\n${r.output}`);
       }
@@ -169,6 +179,12 @@ const ingest: Scenario = {
         value: r.okPerSec,
         detail: { ...wrkDetail(r), rssMB: (await m.rss()) / MB },
       };
+      if (figure === "ingest_persisted") {
+        out.ingest_cpu = {
+          value: perEventMicros(cpu, r.requests - r.non2xx),
+          detail: { serverCpuSeconds: cpu, accepted: r.requests - r.non2xx },
+        };
+      }
     }
     return out;
   },
@@ -225,11 +241,17 @@ function backlogDrain(
       await setPaused(m, id, true);
       const backlog = options.backlog(ctx.sizes);
       const filled = await fill(ctx, m, topic, backlog);
+      const cpuBefore = await m.cpuSeconds();
       const r = await drain(m, sink, [id], backlog);
+      const cpu = (await m.cpuSeconds()) - cpuBefore;
       return {
         [figure]: {
           value: r.perSec,
           detail: deliveryDetail(r, { backlog: filled.accepted }),
+        },
+        [`${figure}_cpu`]: {
+          value: perEventMicros(cpu, backlog),
+          detail: { serverCpuSeconds: cpu, deliveries: backlog },
         },
       };
     },
