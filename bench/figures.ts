@@ -200,7 +200,7 @@ export const FIGURES: FigureDef[] = [
   },
   {
     name: "ingest_cpu",
-    title: "server CPU per accepted event, ack persisted (all threads)",
+    title: "server main-thread CPU per accepted event, ack persisted",
     unit: "µs",
     scenario: "ingest",
     goal: { on: "report" },
@@ -257,7 +257,7 @@ export const FIGURES: FigureDef[] = [
   },
   {
     name: "delivery_cpu",
-    title: "server CPU per delivery, maxInFlight 64 (all threads)",
+    title: "server main-thread CPU per delivery, maxInFlight 64",
     unit: "µs",
     scenario: "delivery",
     goal: { on: "report" },
@@ -274,7 +274,7 @@ export const FIGURES: FigureDef[] = [
   },
   {
     name: "delivery_ordered_cpu",
-    title: "server CPU per delivery, ordered (all threads)",
+    title: "server main-thread CPU per delivery, ordered",
     unit: "µs",
     scenario: "delivery_ordered",
     goal: { on: "report" },

@@ -142,16 +142,29 @@ export async function rssBytes(pid: number): Promise<number> {
   return Number(kb) * 1024;
 }
 
+/** CPU seconds a process has used: all its threads, and its main thread. */
+export interface CpuTime {
+  process: number;
+  /** The thread that runs JavaScript (and Deno.serve) in a Deno process. */
+  mainThread: number;
+}
+
 /**
- * CPU time `pid` has used so far (user + system, every thread), in seconds,
- * from `/proc/<pid>/stat` (clock ticks of 1/100 s, Linux's `USER_HZ`).
+ * CPU time `pid` has used so far (user + system), from `/proc/<pid>/stat`
+ * and `/proc/<pid>/task/<pid>/stat` (clock ticks of 1/100 s, `USER_HZ`).
  */
-export async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  // Fields after the command name, which may hold spaces: state is field 3,
-  // utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+export async function cpuSeconds(pid: number): Promise<CpuTime> {
+  const ticks = async (path: string) => {
+    const stat = await Deno.readTextFile(path);
+    // Fields after the command name, which may hold spaces: state is field
+    // 3, utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
+  return {
+    process: await ticks(`/proc/${pid}/stat`),
+    mainThread: await ticks(`/proc/${pid}/task/${pid}/stat`),
+  };
 }
 
 /** Whether `name` is an executable on PATH; its path if so. */

@@ -10,6 +10,7 @@ import { fromFileUrl } from "../paths.ts";
 import {
   type Child,
   cpuSeconds,
+  type CpuTime,
   rssBytes,
   sleep,
   spawnDeno,
@@ -41,8 +42,8 @@ export interface Miranda extends AsyncDisposable {
   client: Deno.HttpClient | null;
   pid(): number;
   rss(): Promise<number>;
-  /** CPU seconds the server process has used (every thread). */
-  cpuSeconds(): Promise<number>;
+  /** CPU seconds the server has used, all threads and the main thread. */
+  cpuSeconds(): Promise<CpuTime>;
   api(method: string, path: string, body?: unknown): Promise<ApiAnswer>;
   /** SIGKILL, then start again on the same data directory; ms to `/readyz` 200. */
   killAndRecover(): Promise<number>;
