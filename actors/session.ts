@@ -119,6 +119,8 @@ export interface SessionState {
   sessions: Map<string, CachedSession>;
   users: Map<string, { user: UserRecord | null; at: number }>;
   jtis: JtiCache;
+  /** {@linkcode hashToken} of recently presented bearers (bounded). */
+  tokenHashes: Map<string, string>;
 }
 
 /** What the session actor needs. */
@@ -140,6 +142,22 @@ export interface SessionDeps {
  */
 const SLIDE_WRITE_MS = 60_000;
 const MAX_CACHED = 100_000;
+/** Bearers whose hash is remembered; the memo starts over when full. */
+const MAX_CACHED_HASHES = 10_000;
+
+/**
+ * {@linkcode hashToken}, remembered: a client sends the same bearer with
+ * every request, and hashing it costs more than the lookup.
+ */
+function tokenHashOf(state: SessionState, bearer: string): string {
+  let hash = state.tokenHashes.get(bearer);
+  if (hash === undefined) {
+    hash = hashToken(bearer);
+    if (state.tokenHashes.size >= MAX_CACHED_HASHES) state.tokenHashes.clear();
+    state.tokenHashes.set(bearer, hash);
+  }
+  return hash;
+}
 
 /** The session actor's behavior. */
 export function sessionBehavior(
@@ -180,6 +198,7 @@ export function sessionBehavior(
         sessions: new Map(),
         users: new Map(),
         jtis: new JtiCache({ clock: ctx.clock }),
+        tokenHashes: new Map(),
       };
     },
     async handle(state, msg, ctx) {
@@ -227,7 +246,7 @@ export function sessionBehavior(
           return state;
         }
         case "authenticate": {
-          const tokenHash = hashToken(msg.bearer);
+          const tokenHash = tokenHashOf(state, msg.bearer);
           if (msg.bearer.startsWith("mat_")) {
             const agent = await deps.store.agentTokens.getByHash(tokenHash);
             if (

@@ -358,6 +358,22 @@ export function pipelineStores(
     },
   };
 
+  /**
+   * Runs `fn` in a transaction whose commit writes the WAL without flushing
+   * it (`synchronous=NORMAL`): durable against a crash of the process, not
+   * yet of the machine. Callers then await `walSync.sync()`, which flushes
+   * off the JavaScript thread and is shared by concurrent commits — what
+   * `synchronous=FULL` does at commit, without stopping the event loop.
+   */
+  function commitUnflushed<T>(fn: () => T): T {
+    sql.syncNormal.run();
+    try {
+      return transaction(fn);
+    } finally {
+      sql.syncFull.run();
+    }
+  }
+
   // Seals started by `prepare`, by event object, so `append` finds them done.
   const prepared = new WeakMap<
     NewEvent,
@@ -405,12 +421,9 @@ export function pipelineStores(
         done.resolve();
         throw error;
       }
-      // The commit writes the WAL without flushing it; the flush runs off the
-      // JavaScript thread and is shared by concurrent batches (see WalSync).
-      db.exec("PRAGMA synchronous = NORMAL");
       let seqs: number[];
       try {
-        seqs = transaction(() =>
+        seqs = commitUnflushed(() =>
           batch.map((event, i) =>
             Number(
               sql.insertEvent.run(
@@ -430,7 +443,6 @@ export function pipelineStores(
           )
         );
       } finally {
-        db.exec("PRAGMA synchronous = FULL");
         done.resolve();
       }
       await walSync.sync();
@@ -489,51 +501,51 @@ export function pipelineStores(
           ),
         };
       }),
-    recordDelivered: (records) =>
-      settle(() =>
-        transaction(() => {
-          const known = new Map<string, boolean>();
-          for (const record of records) {
-            let exists = known.get(record.subscriptionId);
-            if (exists === undefined) {
-              exists = sql.position.get(record.subscriptionId) !== undefined;
-              known.set(record.subscriptionId, exists);
-            }
-            // A delivery that finished after its subscription was deleted
-            // has nothing left to update.
-            if (!exists) continue;
-            sql.insertDelivery.run(
-              record.subscriptionId,
-              record.seq,
-              record.eventId,
-              record.attemptId,
-              record.attempts,
-              record.deliveredAt,
-            );
-            sql.deleteReplayedFailed.run(record.subscriptionId, record.seq);
+    async recordDelivered(records) {
+      commitUnflushed(() => {
+        const known = new Map<string, boolean>();
+        for (const record of records) {
+          let exists = known.get(record.subscriptionId);
+          if (exists === undefined) {
+            exists = sql.position.get(record.subscriptionId) !== undefined;
+            known.set(record.subscriptionId, exists);
           }
-          for (const [subscriptionId, exists] of known) {
-            if (exists) advance(subscriptionId);
-          }
-        })
-      ),
-    recordFailed: (failed) =>
-      settle(() =>
-        transaction(() => {
-          if (!sql.position.get(failed.subscriptionId)) return;
-          sql.upsertFailed.run(
-            failed.subscriptionId,
-            failed.seq,
-            failed.eventId,
-            failed.reason,
-            failed.attempts,
-            failed.lastStatus,
-            failed.lastError,
-            failed.failedAt,
+          // A delivery that finished after its subscription was deleted
+          // has nothing left to update.
+          if (!exists) continue;
+          sql.insertDelivery.run(
+            record.subscriptionId,
+            record.seq,
+            record.eventId,
+            record.attemptId,
+            record.attempts,
+            record.deliveredAt,
           );
-          advance(failed.subscriptionId);
-        })
-      ),
+          sql.deleteReplayedFailed.run(record.subscriptionId, record.seq);
+        }
+        for (const [subscriptionId, exists] of known) {
+          if (exists) advance(subscriptionId);
+        }
+      });
+      await walSync.sync();
+    },
+    async recordFailed(failed) {
+      commitUnflushed(() => {
+        if (!sql.position.get(failed.subscriptionId)) return;
+        sql.upsertFailed.run(
+          failed.subscriptionId,
+          failed.seq,
+          failed.eventId,
+          failed.reason,
+          failed.attempts,
+          failed.lastStatus,
+          failed.lastError,
+          failed.failedAt,
+        );
+        advance(failed.subscriptionId);
+      });
+      await walSync.sync();
+    },
     listDelivered: (subscriptionId, afterSeq, limit) =>
       settle(() =>
         sql.listDelivered.all(subscriptionId, afterSeq, Math.max(0, limit))
@@ -580,6 +592,8 @@ function preparePipeline(db: DatabaseSync) {
   const done = (subscription: string, seq: string) =>
     `(EXISTS (SELECT 1 FROM deliveries d WHERE d.subscription_id = ${subscription} AND d.seq = ${seq}) OR EXISTS (SELECT 1 FROM failed f WHERE f.subscription_id = ${subscription} AND f.seq = ${seq}))`;
   return {
+    syncNormal: p("PRAGMA synchronous = NORMAL"),
+    syncFull: p("PRAGMA synchronous = FULL"),
     listVersions: p(
       "SELECT * FROM resource_versions WHERE kind = ? AND id = ? ORDER BY version",
     ),

@@ -114,18 +114,25 @@ const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 export function openSqliteStore(
   path: string,
   cipher: () => Cipher,
-  options: { log?: Logger } = {},
+  options: {
+    log?: Logger;
+    /** Flushes the WAL file (`syncData` unless given; tests gate it). */
+    walFlush?: (file: Deno.FsFile) => Promise<void>;
+  } = {},
 ): Store {
   const db: DatabaseSync = openSqlite(path);
   let open = true;
   const sql = prepareAll(db);
+  // Prepared once: `exec` would parse them again on every transaction.
+  const begin = db.prepare("BEGIN IMMEDIATE");
+  const commit = db.prepare("COMMIT");
 
   /** Runs `fn` in a write transaction, rolling back when it throws. */
   function transaction<T>(fn: () => T): T {
-    db.exec("BEGIN IMMEDIATE");
+    begin.run();
     try {
       const result = fn();
-      db.exec("COMMIT");
+      commit.run();
       return result;
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");
@@ -151,7 +158,10 @@ export function openSqliteStore(
     return row !== undefined && row["name"] !== name;
   }
 
-  const walSync = new WalSync(`${path}-wal`);
+  const walSync = new WalSync(
+    `${path}-wal`,
+    options.walFlush ? { flush: options.walFlush } : {},
+  );
   // Checkpoints run in a worker; SQLite's own would stall the event loop.
   db.exec("PRAGMA wal_autocheckpoint = 0");
   const checkpointer = startCheckpointer(path, {

@@ -265,3 +265,103 @@ Deno.test("sqlite store: migration 5 lets existing subscriptions of admins and o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("sqlite store: event batches, deliveries and dead letters are answered only after a WAL flush that leaves the event loop free", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
+  try {
+    const { keyring } = await testKeyfile();
+    const gates: PromiseWithResolvers<void>[] = [];
+    await using store = openSqliteStore(`${dir}/miranda.db`, () => keyring, {
+      walFlush: () => {
+        const gate = Promise.withResolvers<void>();
+        gates.push(gate);
+        return gate.promise;
+      },
+    });
+    const time = "2026-01-01T00:00:00.000Z";
+    const change = { actor: "root", requestId: "r1", time };
+    await store.topics.create({
+      id: "t1",
+      name: "orders",
+      owner: "root",
+      ack: "persisted",
+      retentionMs: 60_000,
+      maxBodyBytes: null,
+      grants: [],
+      createdAt: time,
+      version: 1,
+    }, change);
+    await store.subscriptions.create(
+      {
+        id: "s1",
+        topicId: "t1",
+        owner: "root",
+        url: "https://subscriber.example/in",
+        livenessUrl: "https://subscriber.example/health",
+        ordered: false,
+        maxInFlight: 8,
+        failurePolicy: { mode: "deadLetter", maxAttempts: 1 },
+        record: "async",
+        timeoutMs: 1_000,
+        headers: {},
+        paused: null,
+        privateAllowed: false,
+        createdAt: time,
+        version: 1,
+      },
+      { current: "whsec_Y3VycmVudA==", previous: null },
+      change,
+    );
+    assert.equal(gates.length, 0, "topics and subscriptions commit with FULL");
+
+    /** Resolves `pending` behind the next gate: pending until it opens. */
+    const waitsForFlush = async <T>(pending: Promise<T>): Promise<T> => {
+      let settled = false;
+      pending.then(() => (settled = true), () => (settled = true));
+      // Timers run meanwhile: the flush does not hold the event loop.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(settled, false, "answered before the WAL was flushed");
+      assert.ok(gates.length > 0, "no WAL flush was started");
+      for (const gate of gates.splice(0)) gate.resolve();
+      return await pending;
+    };
+    const events = ["e1", "e2"].map((id) => ({
+      id,
+      topicId: "t1",
+      method: "POST" as const,
+      path: "",
+      query: "",
+      contentType: "application/json",
+      headers: {},
+      body: new TextEncoder().encode("{}"),
+      sender: "root",
+      receivedAt: Date.parse(time),
+      idempotencyKey: null,
+    }));
+    const [seq1, seq2] = await waitsForFlush(store.events.append(events));
+    await waitsForFlush(store.deliveries.recordDelivered([{
+      subscriptionId: "s1",
+      seq: seq1!,
+      eventId: "e1",
+      attemptId: "a1",
+      attempts: 1,
+      deliveredAt: Date.parse(time) + 1,
+    }]));
+    await waitsForFlush(store.deliveries.recordFailed({
+      subscriptionId: "s1",
+      seq: seq2!,
+      eventId: "e2",
+      reason: "dead_letter",
+      attempts: 1,
+      lastStatus: 500,
+      lastError: null,
+      failedAt: Date.parse(time) + 2,
+    }));
+    assert.deepEqual(await store.deliveries.position("s1"), {
+      cursor: seq2,
+      doneAbove: [],
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
