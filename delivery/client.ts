@@ -77,6 +77,11 @@ export interface DeliveryClientOptions {
   keepAliveMs?: number;
   /** Proxy settings; `Deno.env` by default. */
   env?: { get(name: string): string | undefined };
+  /**
+   * Most connections open to one origin (scheme, host, port) at once; more
+   * requests wait for one of them. Unbounded by default.
+   */
+  connectionsPerOrigin?: number;
 }
 
 const PROXY_VARIABLES = [
@@ -95,6 +100,9 @@ export function createDeliveryClient(
     bodyTimeout: 0,
     keepAliveTimeout: options.keepAliveMs ?? KEEP_ALIVE_MS,
     keepAliveMaxTimeout: options.keepAliveMs ?? KEEP_ALIVE_MS,
+    ...(options.connectionsPerOrigin === undefined
+      ? {}
+      : { connections: options.connectionsPerOrigin }),
   };
   const env = options.env ?? Deno.env;
   const proxied = PROXY_VARIABLES.some((name) => env.get(name));

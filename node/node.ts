@@ -204,6 +204,7 @@ export async function startNode(
   const deliveryClient = createDeliveryClient({
     allowCidrs,
     keepAliveMs: config.deliveryKeepAliveMs,
+    connectionsPerOrigin: config.maxConcurrentDeliveries,
   });
   const secretCache = new SecretCache(store.subscriptions);
   const delivery: ActorRef<DeliveryMsg> = await system.spawn(deliveryBehavior({

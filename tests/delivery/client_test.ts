@@ -220,3 +220,38 @@ Deno.test("delivery client: an idle connection is kept for keepAliveMs (the node
   // ends a tick after the last one.
   await new Promise((resolve) => setTimeout(resolve, 1_500));
 });
+
+Deno.test("delivery client: connectionsPerOrigin bounds the connections to one origin; more requests wait for one", async () => {
+  let inside = 0;
+  let most = 0;
+  await using server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+    async () => {
+      most = Math.max(most, ++inside);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      inside--;
+      return new Response(null, { status: 204 });
+    },
+  );
+  const url = `http://hooks.example.test:${server.addr.port}/in`;
+  const connectionsFor = async (connectionsPerOrigin?: number) => {
+    let connections = 0;
+    await using client = createDeliveryClient({
+      resolve: () => {
+        connections++;
+        return Promise.resolve(["127.0.0.1"]);
+      },
+      ...(connectionsPerOrigin ? { connectionsPerOrigin } : {}),
+    });
+    most = 0;
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => attempt({ ...post, url, client })),
+    );
+    for (const result of results) {
+      assert.deepEqual(result, { kind: "ok", status: 204 });
+    }
+    return { connections, most };
+  };
+  assert.deepEqual(await connectionsFor(2), { connections: 2, most: 2 });
+  assert.deepEqual(await connectionsFor(), { connections: 8, most: 8 });
+});
