@@ -71,6 +71,16 @@ Deno.test("serve: unknown route 404, wrong method 405, oversized body 413, heade
   });
   assert.equal(tooLarge.status, 413);
   assert.equal(tooLarge.headers.get("content-type"), PROBLEM);
+  // Without content-length (chunked) the body is counted as it arrives.
+  const chunked = (bytes: number) =>
+    request(`${server.url}/healthz`, {
+      method: "POST",
+      body: ReadableStream.from([new TextEncoder().encode("x".repeat(bytes))]),
+    });
+  const tooLargeChunked = await chunked(1001);
+  assert.equal(tooLargeChunked.status, 413);
+  assert.equal(tooLargeChunked.headers.get("content-type"), PROBLEM);
+  assert.equal((await chunked(1000)).status, 405, "within the limit");
 
   const headers = new Headers();
   for (let i = 0; i < 30; i++) headers.set(`x-flood-${i}`, "1");
