@@ -48,6 +48,25 @@ Deno.test("signature: matches node:crypto HMAC for random secrets and binary bod
   }
 });
 
+Deno.test("signature: keys shorter than, as long as and longer than SHA-256's 64-byte block sign as node:crypto's HMAC does", () => {
+  for (const length of [1, 24, 63, 64, 65, 100, 200]) {
+    const secret = `whsec_${
+      Buffer.from(crypto.getRandomValues(new Uint8Array(length))).toString(
+        "base64",
+      )
+    }`;
+    const body = crypto.getRandomValues(new Uint8Array(length * 3));
+    const id = crypto.randomUUID();
+    for (const timestamp of [1_700_000_000, 1_700_000_001]) {
+      assert.equal(
+        signWebhook({ secret, id, timestamp, body }),
+        reference(secret, id, timestamp, body),
+        `a ${length}-byte key`,
+      );
+    }
+  }
+});
+
 Deno.test("signature: new secrets are whsec_ plus base64 of 24 random bytes", () => {
   const a = newSigningSecret();
   const b = newSigningSecret();
