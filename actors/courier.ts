@@ -31,6 +31,7 @@ import { SealedError } from "../security/envelope.ts";
 import { tell } from "./system.ts";
 import type { ActorContext, Behavior, TimerHandle } from "./types.ts";
 import { ActorStoppedError } from "./errors.ts";
+import { Deadlines } from "./deadlines.ts";
 import { attempt, type AttemptResult } from "../delivery/attempt.ts";
 import {
   createDeliveryClient,
@@ -202,6 +203,8 @@ export interface CourierState {
   probeAbort: AbortController | null;
   /** Running send and probe tasks, awaited (after abort) on terminate. */
   tasks: Set<Promise<void>>;
+  /** The attempts' timeouts: one timer per length for all of them. */
+  deadlines: Deadlines;
   backlogAt: number;
   /** Armed while idle, until `sleepAfterMs` has passed. */
   idleTimer: TimerHandle | null;
@@ -351,7 +354,7 @@ export function courierBehavior(
     const attemptId = crypto.randomUUID();
     const abort = new AbortController();
     state.inFlight.set(event.seq, { pending, attemptId, abort });
-    const { inc, client } = state;
+    const { inc, client, deadlines } = state;
     const sub = subscription;
     runTask(state, ctx, async () => {
       // A node-wide slot first; aborted while waiting means stopping.
@@ -393,6 +396,7 @@ export function courierBehavior(
         body: event.body,
         timeoutMs: sub.timeoutMs,
         signal: abort.signal,
+        deadlines,
         client,
         privateAllowed: sub.privateAllowed,
         now: () => ctx.clock.now(),
@@ -669,6 +673,7 @@ export function courierBehavior(
         probeTimer: null,
         probeAbort: null,
         tasks: new Set(),
+        deadlines: new Deadlines(ctx.clock),
         backlogAt: -Infinity,
         idleTimer: null,
       };
@@ -738,7 +743,7 @@ export function courierBehavior(
           state.probeTimer = null;
           const abort = new AbortController();
           state.probeAbort = abort;
-          const { inc, client } = state;
+          const { inc, client, deadlines } = state;
           const sub = subscription;
           runTask(state, ctx, async () => {
             const result = await attempt({
@@ -748,6 +753,7 @@ export function courierBehavior(
               body: null,
               timeoutMs: sub.timeoutMs,
               signal: abort.signal,
+              deadlines,
               client,
               privateAllowed: sub.privateAllowed,
             });
@@ -838,6 +844,7 @@ export function courierBehavior(
       for (const flight of state.inFlight.values()) flight.abort.abort();
       state.probeAbort?.abort();
       await Promise.allSettled([...state.tasks]);
+      state.deadlines.close();
       const records = state.buffer.length;
       try {
         await flush(state, ctx);

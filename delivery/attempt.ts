@@ -11,6 +11,7 @@
 
 import { type Dispatcher, request as undiciRequest } from "undici";
 import type { DeliveryClient } from "./client.ts";
+import type { Deadline, Deadlines } from "../actors/deadlines.ts";
 
 /** What one attempt came to. */
 export type AttemptResult =
@@ -35,6 +36,11 @@ export interface AttemptRequest {
   timeoutMs: number;
   /** Aborts the attempt (the courier stopping). */
   signal?: AbortSignal;
+  /**
+   * Times the attempt out through these shared deadlines (one timer for
+   * many attempts, as a courier's are) instead of a timer of its own.
+   */
+  deadlines?: Deadlines;
   /** The client (connection pools) to send with. */
   client: DeliveryClient;
   /** Whether this request may connect to loopback and private addresses. */
@@ -47,10 +53,14 @@ export interface AttemptRequest {
 export async function attempt(request: AttemptRequest): Promise<AttemptResult> {
   const controller = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const onTimeout = () => {
     timedOut = true;
     controller.abort();
-  }, request.timeoutMs);
+  };
+  const timeout: Deadline = request.deadlines?.add(
+    request.timeoutMs,
+    onTimeout,
+  ) ?? ownTimer(request.timeoutMs, onTimeout);
   const onAbort = (): void => controller.abort();
   request.signal?.addEventListener("abort", onAbort, { once: true });
   if (request.signal?.aborted) controller.abort();
@@ -83,9 +93,14 @@ export async function attempt(request: AttemptRequest): Promise<AttemptResult> {
     }
     return { kind: "unreachable", error: describe(error) };
   } finally {
-    clearTimeout(timer);
+    timeout.cancel();
     request.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+function ownTimer(ms: number, expire: () => void): Deadline {
+  const timer = setTimeout(expire, ms);
+  return { cancel: () => clearTimeout(timer) };
 }
 
 function classify(

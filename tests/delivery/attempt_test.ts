@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { attempt, parseRetryAfter } from "../../delivery/attempt.ts";
 import { createDeliveryClient } from "../../delivery/client.ts";
+import { Deadlines } from "../../actors/deadlines.ts";
+import type { TimerHandle } from "../../actors/clock.ts";
 
 function serve(
   handler: (request: Request) => Response | Promise<Response>,
@@ -114,6 +116,50 @@ Deno.test("attempt: connection refused and a timeout are unreachable", async () 
     error: "No answer within 50 ms",
   });
   resolve();
+});
+
+Deno.test("attempt: with shared deadlines, attempts time out when the deadlines' timer says so, not on timers of their own", async () => {
+  await using client = createDeliveryClient();
+  const { promise: release, resolve } = Promise.withResolvers<void>();
+  await using server = serve(async () => {
+    await release;
+    return new Response("late");
+  });
+  // A clock whose one timer fires when the test says: the attempts' own
+  // timers (a minute) would not fire during the test.
+  let now = 0;
+  const armed: (() => void)[] = [];
+  const deadlines = new Deadlines({
+    now: () => now,
+    setTimeout: (fn) => {
+      armed.push(fn);
+      return 0 as unknown as TimerHandle;
+    },
+    clearTimeout: () => {},
+  });
+  const slow = [1, 2, 3].map(() =>
+    attempt({ ...base, client, url: server.url, timeoutMs: 60_000, deadlines })
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(armed.length, 1, "one timer for the three attempts");
+  now = 60_000;
+  armed.shift()!();
+  for (const result of await Promise.all(slow)) {
+    assert.deepEqual(result, {
+      kind: "unreachable",
+      error: "No answer within 60000 ms",
+    });
+  }
+  resolve();
+  const onTime = attempt({
+    ...base,
+    client,
+    url: server.url,
+    timeoutMs: 60_000,
+    deadlines,
+  });
+  assert.equal((await onTime).kind, "ok", "answered before its deadline");
+  deadlines.close();
 });
 
 Deno.test("attempt: sends method, headers and body as given", async () => {
