@@ -4,7 +4,8 @@
  * through a fresh `createHmac`, through the key's precomputed inner and
  * outer SHA-256 states copied per message (what `delivery/signature.ts`
  * does), and through WebCrypto's `sign` with an imported key. Checks that
- * all three agree, then prints wall and main-thread CPU time per signature.
+ * all three agree, then prints wall, main-thread and whole-process CPU time
+ * per signature.
  *
  * `deno run -A bench/probes/hmac_costs.ts`
  *
@@ -12,8 +13,7 @@
  */
 
 import { createHash, createHmac, createSecretKey } from "node:crypto";
-import { say } from "../log.ts";
-import { cpuSeconds } from "../procs.ts";
+import { timePerCall } from "./per_call.ts";
 
 const SIGNATURES = 50_000;
 const AT_ONCE = 64;
@@ -59,20 +59,8 @@ const expected = await ways[0]![1]();
 for (const [label, sign] of ways) {
   if (await sign() !== expected) throw new Error(`${label} disagrees`);
 }
-for (let round = 0; round < 2; round++) {
-  for (const [label, sign] of ways) {
-    const before = await cpuSeconds(Deno.pid);
-    const t0 = performance.now();
-    for (let done = 0; done < SIGNATURES; done += AT_ONCE) {
-      await Promise.all(Array.from({ length: AT_ONCE }, sign));
-    }
-    const wall = performance.now() - t0;
-    const after = await cpuSeconds(Deno.pid);
-    const per = (seconds: number) => (seconds * 1e6 / SIGNATURES).toFixed(1);
-    say(
-      `${label}: ${per(wall / 1000)} µs wall, ${
-        per(after.mainThread - before.mainThread)
-      } µs of this thread, per signature`,
-    );
-  }
-}
+await timePerCall(ways, {
+  calls: SIGNATURES,
+  atOnce: AT_ONCE,
+  unit: "signature",
+});

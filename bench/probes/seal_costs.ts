@@ -12,8 +12,7 @@
  */
 
 import { createCipheriv, KeyObject } from "node:crypto";
-import { say } from "../log.ts";
-import { cpuSeconds } from "../procs.ts";
+import { timePerCall } from "./per_call.ts";
 
 const SEALS = 50_000;
 const AT_ONCE = 64;
@@ -52,22 +51,4 @@ const ways: [string, () => Promise<unknown>][] = [
   }],
 ];
 
-for (let round = 0; round < 2; round++) {
-  for (const [label, seal] of ways) {
-    const before = await cpuSeconds(Deno.pid);
-    const t0 = performance.now();
-    for (let done = 0; done < SEALS; done += AT_ONCE) {
-      await Promise.all(Array.from({ length: AT_ONCE }, seal));
-    }
-    const wall = performance.now() - t0;
-    const after = await cpuSeconds(Deno.pid);
-    const per = (seconds: number) => (seconds * 1e6 / SEALS).toFixed(1);
-    say(
-      `${label}: ${per(wall / 1000)} µs wall, ${
-        per(after.mainThread - before.mainThread)
-      } µs of this thread, ${
-        per(after.process - before.process)
-      } µs of every thread, per seal`,
-    );
-  }
-}
+await timePerCall(ways, { calls: SEALS, atOnce: AT_ONCE, unit: "seal" });
