@@ -24,8 +24,12 @@ import { percentile } from "../stats.ts";
 const RATE = 1_000;
 const SECONDS = 10;
 
+const ack = Deno.args[0] ?? "persisted";
+if (ack !== "persisted" && ack !== "received") {
+  throw new Error(`Usage: publish_latency.ts [persisted|received], not ${ack}`);
+}
 await using m = await startMiranda();
-await createTopic(m, "latency-probe", Deno.args[0] ?? "persisted");
+await createTopic(m, "latency-probe", ack);
 await using sink = Deno.serve(
   { port: 0, hostname: "127.0.0.1", onListen: () => {} },
   async (request) => {
