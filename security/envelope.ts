@@ -17,8 +17,10 @@
  *
  * The data keys are WebCrypto keys (non-extractable); sealing and opening
  * run through `node:crypto` on the same keys (`KeyObject.from`), on the
- * calling thread: for records of a few hundred bytes that costs half of
- * WebCrypto's `encrypt`, which hands each call to a thread pool and back.
+ * calling thread. For records of a few hundred bytes that costs the
+ * JavaScript thread what WebCrypto's `encrypt` does, a quarter less CPU in
+ * all, and no wait for WebCrypto's thread pool (which, on a busy machine,
+ * held group commits up; `bench/probes/seal_costs.ts`).
  *
  * @module
  */
