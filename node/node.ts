@@ -295,7 +295,10 @@ export async function startNode(
     tokenKeys,
     secretCache,
     afterUnseal,
-    onSeal: () => tell(delivery, { type: "sealed" }),
+    onSeal: () => {
+      store.events.forgetOpened();
+      tell(delivery, { type: "sealed" });
+    },
   });
   const failures = new RateLimiter({
     limit: config.authFailuresPerMinute,

@@ -18,6 +18,8 @@ export interface Cipher {
   open(ciphertext: Uint8Array, ref: RecordRef): Promise<Uint8Array>;
   /** The data key new records are sealed under. */
   readonly activeKeyId: number;
+  /** True once its keys are gone (wiped): nothing may be opened, kept or not. */
+  readonly sealed: boolean;
 }
 
 /** Named node secrets (the CA private key, signing keys), sealed at rest. */
@@ -441,6 +443,11 @@ export interface EventStore {
   ): Promise<EventRecord[]>;
   /** Full events by seq (for replays), in seq order. */
   readSeqs(seqs: readonly number[]): Promise<EventRecord[]>;
+  /**
+   * Drops any decrypted events kept in memory (the node sealing). Stores
+   * that keep none do nothing.
+   */
+  forgetOpened(): void;
   /** The newest seq of a topic, or 0. */
   lastSeq(topicId: string): Promise<number>;
   /**

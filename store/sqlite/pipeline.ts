@@ -19,6 +19,7 @@
 
 import { nextVersion, versionWriter } from "./versions.ts";
 import type { WalSync } from "./wal_sync.ts";
+import { OpenedEvents } from "./opened_events.ts";
 import type {
   DatabaseSync,
   SQLInputValue,
@@ -149,17 +150,37 @@ export function pipelineStores(
     return undelivered;
   }
 
+  const opened = new OpenedEvents();
+
+  /** Keeps a committed batch decrypted: its couriers read it next. */
+  function keepAppended(batch: readonly NewEvent[], seqs: number[]): void {
+    let c: Cipher;
+    try {
+      c = cipher();
+    } catch {
+      return; // Sealed since the batch was sealed: nothing is kept.
+    }
+    if (c.sealed) return;
+    batch.forEach((event, i) => opened.set(c, { ...event, seq: seqs[i]! }));
+  }
+
   async function openEvent(c: Cipher, row: Row): Promise<EventRecord> {
+    // A wiped keyring serves nothing kept: its `open` below refuses.
+    const kept = c.sealed ? undefined : opened.get(c, Number(row["seq"]));
+    if (kept !== undefined) return kept;
     const meta = eventMetaFromRow(row);
     const plaintext = await c.open(row["payload"] as Uint8Array, {
       kind: EVENT_KIND,
       id: meta.id,
     });
-    return { ...meta, ...decodePayload(plaintext, meta.id) };
+    const event = { ...meta, ...decodePayload(plaintext, meta.id) };
+    opened.set(c, event);
+    return event;
   }
 
   async function openEvents(rows: Row[]): Promise<EventRecord[]> {
     if (rows.length === 0) return [];
+    // Asked first: it throws while the node is sealed, kept events or not.
     const c = cipher();
     return await Promise.all(rows.map((row) => openEvent(c, row)));
   }
@@ -445,6 +466,7 @@ export function pipelineStores(
       } finally {
         done.resolve();
       }
+      keepAppended(batch, seqs);
       await walSync.sync();
       return seqs;
     },
@@ -465,6 +487,7 @@ export function pipelineStores(
       ),
     read: (topicId, afterSeq, limit) =>
       openEvents(sql.eventsAfter.all(topicId, afterSeq, Math.max(0, limit))),
+    forgetOpened: () => opened.clear(),
     readSeqs: (seqs) =>
       openEvents(
         seqs.length === 0 ? [] : sql.eventsBySeq.all(JSON.stringify(seqs)),

@@ -98,6 +98,7 @@ export class MemoryStoreDouble {
       ),
     readSeqs: (seqs) =>
       Promise.resolve(this.log.filter((e) => seqs.includes(e.seq))),
+    forgetOpened: () => {},
     lastSeq: (topicId) =>
       Promise.resolve(
         this.log.filter((e) => e.topicId === topicId).at(-1)?.seq ?? 0,

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { SQLITE_MIGRATIONS } from "../../store/sqlite/migrations.ts";
 import { openSqliteStore } from "../../store/sqlite/store.ts";
+import type { Cipher } from "../../store/mod.ts";
+import { SealedError } from "../../security/envelope.ts";
 import { testKeyfile } from "../support/keys.ts";
 import { listFiles, marker, scanForMarkers } from "../support/marker_scan.ts";
 import { storeContract } from "./contract.ts";
@@ -361,6 +363,79 @@ Deno.test("sqlite store: event batches, deliveries and dead letters are answered
       cursor: seq2,
       doneAbove: [],
     });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sqlite store: events just appended, or read once, are read again without decrypting; never while sealed, and not after forgetOpened", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
+  try {
+    const { keyring } = await testKeyfile();
+    let opens = 0;
+    const counting = (): Cipher => ({
+      seal: (plaintext, ref) => keyring.seal(plaintext, ref),
+      open: (ciphertext, ref) => {
+        opens++;
+        return keyring.open(ciphertext, ref);
+      },
+      get activeKeyId() {
+        return keyring.activeKeyId;
+      },
+      get sealed() {
+        return keyring.sealed;
+      },
+    });
+    let current = counting();
+    let sealed = false;
+    await using store = openSqliteStore(`${dir}/miranda.db`, () => {
+      if (sealed) throw new SealedError("open");
+      return current;
+    });
+    const time = "2026-01-01T00:00:00.000Z";
+    await store.topics.create({
+      id: "t1",
+      name: "orders",
+      owner: "root",
+      ack: "persisted",
+      retentionMs: 60_000,
+      maxBodyBytes: null,
+      grants: [],
+      createdAt: time,
+      version: 1,
+    }, { actor: "root", requestId: "r1", time });
+    const events = [1, 2, 3].map((n) => ({
+      id: `e${n}`,
+      topicId: "t1",
+      method: "POST" as const,
+      path: `/n/${n}`,
+      query: "",
+      contentType: "application/json",
+      headers: { "x-event-type": `type-${n}` },
+      body: new TextEncoder().encode(`{"n":${n}}`),
+      sender: "root",
+      receivedAt: Date.parse(time),
+      idempotencyKey: null,
+    }));
+    const seqs = await store.events.append(events);
+    const expected = events.map((e, i) => ({ ...e, seq: seqs[i]! }));
+    assert.deepEqual(await store.events.read("t1", 0, 10), expected);
+    assert.equal(opens, 0, "an appended batch is kept as it was sealed");
+
+    store.events.forgetOpened();
+    assert.deepEqual(await store.events.read("t1", 0, 10), expected);
+    assert.equal(opens, 3, "forgotten: each event decrypted once more");
+    assert.deepEqual(await store.events.readSeqs([seqs[1]!]), [expected[1]]);
+    assert.deepEqual(await store.events.read("t1", 0, 10), expected);
+    assert.equal(opens, 3, "and then kept");
+
+    current = counting();
+    assert.deepEqual(await store.events.read("t1", 0, 10), expected);
+    assert.equal(opens, 6, "another keyring (an unseal) decrypts afresh");
+
+    sealed = true;
+    await assert.rejects(store.events.read("t1", 0, 10), SealedError);
+    await assert.rejects(store.events.get("e1"), SealedError);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
