@@ -164,17 +164,34 @@ export function pipelineStores(
     batch.forEach((event, i) => opened.set(c, { ...event, seq: seqs[i]! }));
   }
 
-  async function openEvent(c: Cipher, row: Row): Promise<EventRecord> {
+  // Opens under way by seq: couriers that fan one event out read it in the
+  // same turn, before the first open has finished and been kept.
+  const opening = new Map<number, { c: Cipher; event: Promise<EventRecord> }>();
+
+  function openEvent(c: Cipher, row: Row): Promise<EventRecord> {
+    const seq = Number(row["seq"]);
     // A wiped keyring serves nothing kept: its `open` below refuses.
-    const kept = c.sealed ? undefined : opened.get(c, Number(row["seq"]));
-    if (kept !== undefined) return kept;
-    const meta = eventMetaFromRow(row);
-    const plaintext = await c.open(row["payload"] as Uint8Array, {
-      kind: EVENT_KIND,
-      id: meta.id,
-    });
-    const event = { ...meta, ...decodePayload(plaintext, meta.id) };
-    opened.set(c, event);
+    if (!c.sealed) {
+      const kept = opened.get(c, seq);
+      if (kept !== undefined) return Promise.resolve(kept);
+      const running = opening.get(seq);
+      if (running?.c === c) return running.event;
+    }
+    const event = (async () => {
+      const meta = eventMetaFromRow(row);
+      const plaintext = await c.open(row["payload"] as Uint8Array, {
+        kind: EVENT_KIND,
+        id: meta.id,
+      });
+      const record = { ...meta, ...decodePayload(plaintext, meta.id) };
+      opened.set(c, record);
+      return record;
+    })();
+    opening.set(seq, { c, event });
+    const done = () => {
+      if (opening.get(seq)?.event === event) opening.delete(seq);
+    };
+    event.then(done, done);
     return event;
   }
 

@@ -440,3 +440,59 @@ Deno.test("sqlite store: events just appended, or read once, are read again with
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("sqlite store: many readers of the same events in the same turn share one decryption each", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
+  try {
+    const { keyring } = await testKeyfile();
+    let opens = 0;
+    const counting: Cipher = {
+      seal: (plaintext, ref) => keyring.seal(plaintext, ref),
+      open: (ciphertext, ref) => {
+        opens++;
+        return keyring.open(ciphertext, ref);
+      },
+      activeKeyId: keyring.activeKeyId,
+      get sealed() {
+        return keyring.sealed;
+      },
+    };
+    await using store = openSqliteStore(`${dir}/miranda.db`, () => counting);
+    const time = "2026-01-01T00:00:00.000Z";
+    await store.topics.create({
+      id: "t1",
+      name: "orders",
+      owner: "root",
+      ack: "persisted",
+      retentionMs: 60_000,
+      maxBodyBytes: null,
+      grants: [],
+      createdAt: time,
+      version: 1,
+    }, { actor: "root", requestId: "r1", time });
+    await store.events.append([1, 2, 3, 4].map((n) => ({
+      id: `e${n}`,
+      topicId: "t1",
+      method: "POST" as const,
+      path: "",
+      query: "",
+      contentType: null,
+      headers: {},
+      body: new Uint8Array([n]),
+      sender: "root",
+      receivedAt: Date.parse(time),
+      idempotencyKey: null,
+    })));
+    store.events.forgetOpened();
+    // A hundred couriers fanning the same events out, all at once.
+    const reads = await Promise.all(
+      Array.from({ length: 100 }, () => store.events.read("t1", 0, 10)),
+    );
+    assert.equal(opens, 4, "each event decrypted once");
+    for (const read of reads) {
+      assert.deepEqual(read.map((e) => e.body[0]), [1, 2, 3, 4]);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
