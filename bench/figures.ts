@@ -290,6 +290,14 @@ export const FIGURES: FigureDef[] = [
     kind: "miranda",
   },
   {
+    name: "fanout_cpu",
+    title: "server main-thread CPU per fan-out delivery",
+    unit: "µs",
+    scenario: "fanout",
+    goal: { on: "report" },
+    kind: "miranda",
+  },
+  {
     name: "latency_p50",
     title:
       "end-to-end latency at {latencyRate}/s for {latencySec} s (publish sent → sink), p50",

@@ -308,12 +308,15 @@ const fanout: Scenario = {
       rssMB.push(Math.round((await m.rss().catch(() => 0)) / MB));
     }, 1_000);
     let r;
+    const cpuBefore = await m.cpuSeconds();
     try {
       r = await drain(m, sink, ids, n * ctx.sizes.fanoutEvents);
     } finally {
       clearInterval(sampler);
     }
+    const cpu = cpuSince(cpuBefore, await m.cpuSeconds());
     return {
+      fanout_cpu: cpuFigure(cpu, n * ctx.sizes.fanoutEvents),
       fanout: {
         value: r.perSec,
         detail: deliveryDetail(r, {
