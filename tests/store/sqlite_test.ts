@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { SQLITE_MIGRATIONS } from "../../store/sqlite/migrations.ts";
 import { openSqliteStore } from "../../store/sqlite/store.ts";
-import type { Cipher } from "../../store/mod.ts";
-import { SealedError } from "../../security/envelope.ts";
+import type { Cipher, Store } from "../../store/mod.ts";
+import { type Keyring, SealedError } from "../../security/envelope.ts";
 import { testKeyfile } from "../support/keys.ts";
 import { listFiles, marker, scanForMarkers } from "../support/marker_scan.ts";
 import { storeContract } from "./contract.ts";
@@ -268,6 +268,26 @@ Deno.test("sqlite store: migration 5 lets existing subscriptions of admins and o
   }
 });
 
+const T0 = "2026-01-01T00:00:00.000Z";
+
+/** Creates topic `t1` ("orders", owned by root) or fails the test. */
+async function addOrdersTopic(store: Store): Promise<void> {
+  assert.deepEqual(
+    await store.topics.create({
+      id: "t1",
+      name: "orders",
+      owner: "root",
+      ack: "persisted",
+      retentionMs: 60_000,
+      maxBodyBytes: null,
+      grants: [],
+      createdAt: T0,
+      version: 1,
+    }, { actor: "root", requestId: "r1", time: T0 }),
+    { ok: true },
+  );
+}
+
 Deno.test("sqlite store: event batches, deliveries and dead letters are answered only after a WAL flush that leaves the event loop free", async () => {
   const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
   try {
@@ -280,19 +300,9 @@ Deno.test("sqlite store: event batches, deliveries and dead letters are answered
         return gate.promise;
       },
     });
-    const time = "2026-01-01T00:00:00.000Z";
+    const time = T0;
     const change = { actor: "root", requestId: "r1", time };
-    await store.topics.create({
-      id: "t1",
-      name: "orders",
-      owner: "root",
-      ack: "persisted",
-      retentionMs: 60_000,
-      maxBodyBytes: null,
-      grants: [],
-      createdAt: time,
-      version: 1,
-    }, change);
+    await addOrdersTopic(store);
     await store.subscriptions.create(
       {
         id: "s1",
@@ -368,42 +378,37 @@ Deno.test("sqlite store: event batches, deliveries and dead letters are answered
   }
 });
 
+/** `keyring` as a cipher of its own that calls `onOpen` at every open. */
+function countingCipher(keyring: Keyring, onOpen: () => void): Cipher {
+  return {
+    seal: (plaintext, ref) => keyring.seal(plaintext, ref),
+    open: (ciphertext, ref) => {
+      onOpen();
+      return keyring.open(ciphertext, ref);
+    },
+    get activeKeyId() {
+      return keyring.activeKeyId;
+    },
+    get sealed() {
+      return keyring.sealed;
+    },
+  };
+}
+
 Deno.test("sqlite store: events just appended, or read once, are read again without decrypting; never while sealed, and not after forgetOpened", async () => {
   const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
   try {
     const { keyring } = await testKeyfile();
     let opens = 0;
-    const counting = (): Cipher => ({
-      seal: (plaintext, ref) => keyring.seal(plaintext, ref),
-      open: (ciphertext, ref) => {
-        opens++;
-        return keyring.open(ciphertext, ref);
-      },
-      get activeKeyId() {
-        return keyring.activeKeyId;
-      },
-      get sealed() {
-        return keyring.sealed;
-      },
-    });
+    const counting = () => countingCipher(keyring, () => opens++);
     let current = counting();
     let sealed = false;
     await using store = openSqliteStore(`${dir}/miranda.db`, () => {
       if (sealed) throw new SealedError("open");
       return current;
     });
-    const time = "2026-01-01T00:00:00.000Z";
-    await store.topics.create({
-      id: "t1",
-      name: "orders",
-      owner: "root",
-      ack: "persisted",
-      retentionMs: 60_000,
-      maxBodyBytes: null,
-      grants: [],
-      createdAt: time,
-      version: 1,
-    }, { actor: "root", requestId: "r1", time });
+    const time = T0;
+    await addOrdersTopic(store);
     const events = [1, 2, 3].map((n) => ({
       id: `e${n}`,
       topicId: "t1",
@@ -446,30 +451,10 @@ Deno.test("sqlite store: many readers of the same events in the same turn share 
   try {
     const { keyring } = await testKeyfile();
     let opens = 0;
-    const counting: Cipher = {
-      seal: (plaintext, ref) => keyring.seal(plaintext, ref),
-      open: (ciphertext, ref) => {
-        opens++;
-        return keyring.open(ciphertext, ref);
-      },
-      activeKeyId: keyring.activeKeyId,
-      get sealed() {
-        return keyring.sealed;
-      },
-    };
+    const counting = countingCipher(keyring, () => opens++);
     await using store = openSqliteStore(`${dir}/miranda.db`, () => counting);
-    const time = "2026-01-01T00:00:00.000Z";
-    await store.topics.create({
-      id: "t1",
-      name: "orders",
-      owner: "root",
-      ack: "persisted",
-      retentionMs: 60_000,
-      maxBodyBytes: null,
-      grants: [],
-      createdAt: time,
-      version: 1,
-    }, { actor: "root", requestId: "r1", time });
+    const time = T0;
+    await addOrdersTopic(store);
     await store.events.append([1, 2, 3, 4].map((n) => ({
       id: `e${n}`,
       topicId: "t1",
