@@ -184,7 +184,8 @@ export function pipelineStores(
         id: meta.id,
       });
       const record = { ...meta, ...decodePayload(plaintext, meta.id) };
-      opened.set(c, record);
+      // Sealed while it was opened: the seal's forgetOpened has run.
+      if (!c.sealed) opened.set(c, record);
       return record;
     })();
     opening.set(seq, { c, event });
