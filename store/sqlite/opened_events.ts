@@ -52,12 +52,15 @@ export class OpenedEvents {
     if (this.#events.has(event.seq)) return;
     this.#events.set(event.seq, event);
     this.#bytes += weight(event);
+    if (this.#events.size <= this.#maxEvents && this.#bytes <= this.#maxBytes) {
+      return;
+    }
     for (const [seq, old] of this.#events) {
+      this.#events.delete(seq);
+      this.#bytes -= weight(old);
       if (
         this.#events.size <= this.#maxEvents && this.#bytes <= this.#maxBytes
       ) break;
-      this.#events.delete(seq);
-      this.#bytes -= weight(old);
     }
   }
 
