@@ -335,6 +335,15 @@ export const FIGURES: FigureDef[] = [
     kind: "miranda",
   },
   {
+    name: "latency_cpu",
+    title:
+      "server main-thread CPU per event published and delivered at {latencyRate}/s",
+    unit: "µs",
+    scenario: "latency",
+    goal: { on: "report" },
+    kind: "miranda",
+  },
+  {
     name: "memory_idle",
     title: "RSS idle",
     unit: "MB",

@@ -350,6 +350,7 @@ const latency: Scenario = {
     await sink.waitCount(warm.acceptedAt.size, 30_000);
     const total = ctx.sizes.latencyRate * ctx.sizes.latencySec;
     await sink.reset({ latency: true });
+    const cpuBefore = await m.cpuSeconds();
     const sent = await paced(
       m,
       ctx.sizes.latencyRate,
@@ -358,6 +359,7 @@ const latency: Scenario = {
     );
     const accepted = sent.acceptedAt.size;
     await sink.waitCount(accepted, deliveryTimeoutMs(accepted));
+    const cpu = cpuSince(cpuBefore, await m.cpuSeconds());
     const stats = await sink.stats();
     // The main figures run from the moment the publisher sent the event to
     // its arrival at the sink: an upper bound of accept → sink that includes
@@ -403,6 +405,7 @@ const latency: Scenario = {
       latency_p99: { value: percentile(fromSend, 99), ...w },
       latency_seen_p99: { value: percentile(l, 99), ...w },
       latency_p999: { value: percentile(fromSend, 99.9), ...w },
+      latency_cpu: cpuFigure(cpu, accepted),
     };
   },
 };
