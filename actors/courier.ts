@@ -64,10 +64,11 @@ const BACKLOG_REFRESH_MS = 5_000;
 /** Messages of a courier. */
 export type CourierMsg =
   /**
-   * New events were committed for the topic. `n`, on this and the other
-   * messages of the delivery actor, numbers them (see `CourierDeps.onIdle`).
+   * New events were committed for the topic, the largest of them `upTo`
+   * when known. `n`, on this and the other messages of the delivery actor,
+   * numbers them (see `CourierDeps.onIdle`).
    */
-  | { type: "wake"; n?: number }
+  | { type: "wake"; n?: number; upTo?: number }
   /**
    * The node sealed: start afresh from the store, so no plaintext event read
    * before the seal stays in memory (a normal stop; the supervisor restarts
@@ -695,7 +696,12 @@ export function courierBehavior(
       }
       switch (msg.type) {
         case "wake": {
-          state.logExhausted = false;
+          // A read takes every committed event of the topic above
+          // `fetchedSeq`, so a wake for seqs at or below it was answered by
+          // an earlier read (wakes queue up while the courier works).
+          if (msg.upTo === undefined || msg.upTo > state.fetchedSeq) {
+            state.logExhausted = false;
+          }
           state.sealedIdle = false;
           break;
         }

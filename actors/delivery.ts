@@ -61,8 +61,11 @@ export type DeliveryMsg =
   | { type: "stop"; subscriptionId: string; reply?: Reply<boolean> }
   /** New settings of a subscription. */
   | { type: "update"; subscription: SubscriptionRecord }
-  /** Events were committed for a topic: wake its couriers. */
-  | { type: "wake"; topicId: string }
+  /**
+   * Events were committed for a topic (`upTo`: the largest new seq, when
+   * known): wake its couriers.
+   */
+  | { type: "wake"; topicId: string; upTo?: number }
   /** Failed events of a subscription were marked for replay. */
   | { type: "replay"; subscriptionId: string }
   /** The node sealed: every courier drops the plaintext events it holds. */
@@ -344,7 +347,13 @@ export function deliveryBehavior(
         }
         case "wake": {
           for (const subscriptionId of state.byTopic.get(msg.topicId) ?? []) {
-            await courierTell(ctx, subscriptionId, { type: "wake" });
+            await courierTell(
+              ctx,
+              subscriptionId,
+              msg.upTo === undefined
+                ? { type: "wake" }
+                : { type: "wake", upTo: msg.upTo },
+            );
           }
           return state;
         }

@@ -102,7 +102,13 @@ export type EventMsg =
   /** Commit the open batch (timer). */
   | { type: "flush" }
   /** A batch handed to the store was committed (or failed). */
-  | { type: "committed"; batch: Pending[]; error: unknown }
+  | {
+    type: "committed";
+    batch: Pending[];
+    /** The batch's seqs, in order; null when it failed. */
+    seqs: readonly number[] | null;
+    error: unknown;
+  }
   /** A topic changed or was deleted: drop the cached copy. */
   | { type: "topicChanged"; name: string }
   | {
@@ -139,6 +145,12 @@ export interface EventState {
   inFlight: number;
 }
 
+/** A topic that got events in a commit, and the largest seq among them. */
+export interface CommittedTopic {
+  topicId: string;
+  upTo: number;
+}
+
 /** What the event actor needs. */
 export interface EventDeps {
   store: Store;
@@ -146,8 +158,8 @@ export interface EventDeps {
   maxBodyBytes: number;
   batchMaxEvents: number;
   batchMaxDelayMs: number;
-  /** Called after a commit with the ids of the topics that got events. */
-  onCommitted(topicIds: readonly string[]): void;
+  /** Called after a commit with each topic that got events and its largest new seq. */
+  onCommitted(topics: readonly CommittedTopic[]): void;
   registry: client.Registry;
   /** How long a cached topic is trusted (bounds staleness across nodes). */
   topicCacheMs?: number;
@@ -294,11 +306,12 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     // Commits run in call order inside the store; their fsyncs overlap, so
     // the actor keeps filling the next batch meanwhile.
     deps.store.events.append(batch.map((p) => p.event)).then(
-      () => {
+      (seqs) => {
         commitSeconds.observe((performance.now() - started) / 1000);
-        tell(ctx.self, { type: "committed", batch, error: null });
+        tell(ctx.self, { type: "committed", batch, seqs, error: null });
       },
-      (error) => tell(ctx.self, { type: "committed", batch, error }),
+      (error) =>
+        tell(ctx.self, { type: "committed", batch, seqs: null, error }),
     );
   }
 
@@ -309,7 +322,7 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
   ): void {
     // A restarted actor may get the answer of a batch its predecessor sent.
     state.inFlight = Math.max(0, state.inFlight - 1);
-    const { batch, error } = msg;
+    const { batch, seqs, error } = msg;
     for (const pending of batch) {
       if (pending.event.idempotencyKey !== null) {
         state.pendingKeys.delete(
@@ -362,13 +375,16 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       return;
     }
     batchSize.observe(batch.length);
-    const topicIds = new Set<string>();
-    for (const pending of batch) {
-      topicIds.add(pending.event.topicId);
+    const upTo = new Map<string, number>();
+    batch.forEach((pending, i) => {
+      const { topicId } = pending.event;
+      upTo.set(topicId, Math.max(upTo.get(topicId) ?? 0, seqs?.[i] ?? 0));
       accepted.inc({ topic: pending.topic });
       pending.reply?.({ ok: true, id: pending.event.id, duplicate: false });
-    }
-    deps.onCommitted([...topicIds]);
+    });
+    deps.onCommitted(
+      [...upTo].map(([topicId, seq]) => ({ topicId, upTo: seq })),
+    );
   }
 
   /** Commits when nothing more is waiting (or the batch is full), within the in-flight bound. */
@@ -505,12 +521,13 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       state.batch = [];
       state.inFlight++;
       let error: unknown = null;
+      let seqs: number[] | null = null;
       try {
-        await deps.store.events.append(batch.map((p) => p.event));
+        seqs = await deps.store.events.append(batch.map((p) => p.event));
       } catch (failure) {
         error = failure;
       }
-      committed(state, { type: "committed", batch, error }, ctx);
+      committed(state, { type: "committed", batch, seqs, error }, ctx);
     },
   };
 }

@@ -231,8 +231,10 @@ export async function startNode(
     batchMaxEvents: config.batchMaxEvents,
     batchMaxDelayMs: config.batchMaxDelayMs,
     registry,
-    onCommitted: (topicIds) => {
-      for (const topicId of topicIds) tell(delivery, { type: "wake", topicId });
+    onCommitted: (topics) => {
+      for (const { topicId, upTo } of topics) {
+        tell(delivery, { type: "wake", topicId, upTo });
+      }
     },
   }));
   subscription = await system.spawn(subscriptionBehavior({

@@ -372,4 +372,33 @@ for (const kind of STORE_KINDS) {
     );
     assert.ok(h.logs.some((l) => l.error === "Injected secrets failure"));
   });
+
+  Deno.test(`courier [${kind}]: a wake for events it has read already leaves the log alone; one for newer events reads it`, async () => {
+    await using subscriber = new Subscriber(ok);
+    await using h = await harness({ store: kind });
+    const sub = subscriptionRecord({
+      url: subscriber.url + "/hook",
+      ordered: false,
+      maxInFlight: 8,
+    });
+    await h.start(sub);
+    const [first] = await h.publishNumbered(sub.topicId, 1, 1);
+    // Recorded (`sync`): the courier has taken the answer, its window is open.
+    await h.store.until(() => h.store.delivered.length === 1);
+    const before = h.store.readCalls;
+    // Wakes that queued behind a read which already took their events.
+    for (let i = 0; i < 3; i++) {
+      tell(h.delivery, {
+        type: "wake",
+        topicId: sub.topicId,
+        upTo: first!.seq,
+      });
+    }
+    // The next event's wake comes after them: once it is delivered, they
+    // have been handled.
+    await h.publishNumbered(sub.topicId, 2, 1);
+    await subscriber.until(() => subscriber.deliveries.length === 2);
+    assert.equal(h.store.readCalls - before, 1, "one read, for event 2");
+    assert.deepEqual(subscriber.deliveries.map(numberOf), [1, 2]);
+  });
 }

@@ -41,6 +41,8 @@ export class StoreProbe {
   readonly delivered: DeliveryRecord[] = [];
   /** Calls to `recordDelivered` (batches). */
   recordCalls = 0;
+  /** Calls to `events.read` (reads of the log). */
+  readCalls = 0;
   #waiters: (() => void)[] = [];
 
   constructor(
@@ -57,6 +59,10 @@ export class StoreProbe {
         const seqs = await inner.events.append(events);
         this.#changed();
         return seqs;
+      },
+      read: (topicId, afterSeq, limit) => {
+        this.readCalls++;
+        return inner.events.read(topicId, afterSeq, limit);
       },
     };
     this.deliveries = {
@@ -417,7 +423,8 @@ export async function harness(
         ...event,
       }));
       const seqs = await store.events.append(full);
-      tell(delivery, { type: "wake", topicId });
+      // As the node does: the wake names the largest new seq.
+      tell(delivery, { type: "wake", topicId, upTo: Math.max(0, ...seqs) });
       return full.map((event, i) => ({ id: event.id, seq: seqs[i]! }));
     },
     publishNumbered(topicId, from, count) {
