@@ -145,10 +145,10 @@ export interface EventState {
   inFlight: number;
 }
 
-/** A topic that got events in a commit, and the largest seq among them. */
+/** A topic that got events in a commit, and the largest seq among them when known. */
 export interface CommittedTopic {
   topicId: string;
-  upTo: number;
+  upTo?: number;
 }
 
 /** What the event actor needs. */
@@ -375,6 +375,8 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       return;
     }
     batchSize.observe(batch.length);
+    // Without a seq per event the wakes name none, and couriers read.
+    const known = seqs !== null && seqs.length === batch.length;
     const upTo = new Map<string, number>();
     batch.forEach((pending, i) => {
       const { topicId } = pending.event;
@@ -383,7 +385,9 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       pending.reply?.({ ok: true, id: pending.event.id, duplicate: false });
     });
     deps.onCommitted(
-      [...upTo].map(([topicId, seq]) => ({ topicId, upTo: seq })),
+      [...upTo].map(([topicId, seq]) =>
+        known ? { topicId, upTo: seq } : { topicId }
+      ),
     );
   }
 

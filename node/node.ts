@@ -232,9 +232,7 @@ export async function startNode(
     batchMaxDelayMs: config.batchMaxDelayMs,
     registry,
     onCommitted: (topics) => {
-      for (const { topicId, upTo } of topics) {
-        tell(delivery, { type: "wake", topicId, upTo });
-      }
+      for (const topic of topics) tell(delivery, { type: "wake", ...topic });
     },
   }));
   subscription = await system.spawn(subscriptionBehavior({
