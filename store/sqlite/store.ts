@@ -515,11 +515,7 @@ export function openSqliteStore(
 /** Every statement of the store, prepared once. */
 function prepareAll(db: DatabaseSync) {
   const p = (text: string): StatementSync => db.prepare(text);
-  // A bound limit is written `LIMIT CAST(? AS INTEGER)`: a bare `LIMIT ?`
-  // more than doubles the cost of a small read in the SQLite Deno ships
-  // (3.53), which appears to plan such a statement again on every binding:
-  // 16-18 µs against 7.5 µs per read of one event
-  // (`bench/probes/sqlite_limit.ts`).
+  // Bound limits are cast: see `preparePipeline` in pipeline.ts.
   return {
     putSecret: p(
       "INSERT INTO node_secrets (name, key_id, ciphertext) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id, ciphertext = excluded.ciphertext",
