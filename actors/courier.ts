@@ -32,11 +32,9 @@ import { tell } from "./system.ts";
 import type { ActorContext, Behavior, TimerHandle } from "./types.ts";
 import { ActorStoppedError } from "./errors.ts";
 import { Deadlines } from "./deadlines.ts";
-import { attempt, type AttemptResult } from "../delivery/attempt.ts";
-import {
-  createDeliveryClient,
-  type DeliveryClient,
-} from "../delivery/client.ts";
+import type { AttemptResult } from "../delivery/attempt.ts";
+import { createDeliveryClient } from "../delivery/client.ts";
+import { localSender, type Sender } from "../delivery/sender.ts";
 import { probeDelay, type Random, retryDelay } from "../delivery/backoff.ts";
 import type { DeliveryMetrics } from "../delivery/metrics.ts";
 import { deliveryHeaders, deliveryUrl } from "../delivery/request.ts";
@@ -142,11 +140,11 @@ export interface CourierDeps {
   /** Node-wide cap on sends in flight, shared by every courier; none when absent. */
   slots?: Slots;
   /**
-   * The HTTP client to deliver with, shared by every courier of the node
-   * (its connection pools outlive a sleeping courier); when absent the
-   * courier makes and closes its own.
+   * What to deliver through, shared by every courier of the node (its
+   * connection pools outlive a sleeping courier); when absent the courier
+   * makes and closes a client of its own on this thread.
    */
-  client?: DeliveryClient;
+  client?: Sender;
 }
 
 type Mode = "running" | "probing" | "paused" | "gone";
@@ -175,7 +173,7 @@ export interface CourierState {
   /** This incarnation; results of older ones' tasks are dropped. */
   inc: number;
   mode: Mode;
-  client: DeliveryClient;
+  client: Sender;
   /** Highest seq read from the log. */
   fetchedSeq: number;
   /** Seqs above the stored cursor already delivered or failed (skipped on read). */
@@ -384,7 +382,7 @@ export function courierBehavior(
         body: event.body,
         now,
       });
-      const result = await attempt({
+      const result = await client.send({
         url: deliveryUrl(sub.url, event),
         method: event.method,
         headers: deliveryHeaders(event, {
@@ -398,7 +396,6 @@ export function courierBehavior(
         timeoutMs: sub.timeoutMs,
         signal: abort.signal,
         deadlines,
-        client,
         privateAllowed: sub.privateAllowed,
         now: () => ctx.clock.now(),
       });
@@ -657,7 +654,7 @@ export function courierBehavior(
           : subscription.paused === "gone"
           ? "gone"
           : "paused",
-        client: deps.client ?? createDeliveryClient(),
+        client: deps.client ?? localSender(createDeliveryClient()),
         fetchedSeq: position.cursor,
         doneAbove: new Set(position.doneAbove),
         logExhausted: false,
@@ -752,7 +749,7 @@ export function courierBehavior(
           const { inc, client, deadlines } = state;
           const sub = subscription;
           runTask(state, ctx, async () => {
-            const result = await attempt({
+            const result = await client.send({
               url: sub.livenessUrl,
               method: "GET",
               headers: [],
@@ -760,7 +757,6 @@ export function courierBehavior(
               timeoutMs: sub.timeoutMs,
               signal: abort.signal,
               deadlines,
-              client,
               privateAllowed: sub.privateAllowed,
             });
             safeTell(ctx, {

@@ -45,7 +45,7 @@ import type {
   SubscriptionRecord,
 } from "../store/mod.ts";
 import type { Registry } from "prom-client";
-import type { DeliveryClient } from "../delivery/client.ts";
+import type { Sender } from "../delivery/sender.ts";
 import { errorFields, type Logger } from "../observability/logger.ts";
 
 /** Messages of the delivery actor. */
@@ -100,7 +100,7 @@ export interface DeliveryDeps {
   /** Node-wide cap on sends in flight (see `CourierDeps.slots`). */
   slots?: Slots;
   /** One HTTP client for every courier (see `CourierDeps.client`). */
-  client?: DeliveryClient;
+  client?: Sender;
   /** Supervisor of the couriers; a new `couriers` under the root by default. */
   supervisor?: Supervisor;
 }

@@ -39,6 +39,7 @@ export interface Config {
   recordFlushMs: number;
   maxConcurrentDeliveries: number;
   deliveryKeepAliveMs: number;
+  deliveryThread: "main" | "worker";
   allowedPrivateCidrs: string[];
   retentionSweepMs: number;
 }
@@ -331,6 +332,15 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     default: 4_000,
     doc:
       "How long an idle connection to a subscriber is kept for the next delivery",
+  }),
+  spec({
+    key: "deliveryThread",
+    flag: "--delivery-thread",
+    env: "MIRANDA_DELIVERY_THREAD",
+    type: { kind: "enum", values: ["main", "worker"] },
+    default: "worker",
+    doc:
+      "Where deliveries' HTTP requests run: a worker thread of their own, or the node's main thread",
   }),
   spec({
     key: "allowedPrivateCidrs",

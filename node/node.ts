@@ -32,6 +32,8 @@ import { eventRoutes } from "../http/routes/events.ts";
 import { subscriptionRoutes } from "../http/routes/subscriptions.ts";
 import { newSigningSecret } from "../delivery/signature.ts";
 import { createDeliveryClient } from "../delivery/client.ts";
+import { localSender } from "../delivery/sender.ts";
+import { createWorkerSender } from "../delivery/worker_sender.ts";
 import { checkDestination, parseCidrs } from "../delivery/ssrf.ts";
 import { Slots } from "../delivery/slots.ts";
 import { topicRoutes } from "../http/routes/topics.ts";
@@ -201,11 +203,14 @@ export async function startNode(
   // actor is spawned first and reaches the subscription actor through this ref.
   let subscription: ActorRef<SubscriptionMsg> | null = null;
   const allowCidrs = parseCidrs(config.allowedPrivateCidrs);
-  const deliveryClient = createDeliveryClient({
+  const clientOptions = {
     allowCidrs,
     keepAliveMs: config.deliveryKeepAliveMs,
     connectionsPerOrigin: config.maxConcurrentDeliveries,
-  });
+  };
+  const deliveryClient = config.deliveryThread === "worker"
+    ? createWorkerSender(clientOptions)
+    : localSender(createDeliveryClient(clientOptions));
   const secretCache = new SecretCache(store.subscriptions);
   const delivery: ActorRef<DeliveryMsg> = await system.spawn(deliveryBehavior({
     system,

@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import { createWorkerSender } from "../../delivery/worker_sender.ts";
+import { Deadlines } from "../../actors/deadlines.ts";
+import { systemClock } from "../../actors/clock.ts";
+
+function serve(
+  handler: (request: Request) => Response | Promise<Response>,
+): Deno.HttpServer<Deno.NetAddr> & { url: string } {
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+    handler,
+  );
+  return Object.assign(server, {
+    url: `http://127.0.0.1:${server.addr.port}`,
+  });
+}
+
+const base = {
+  method: "POST",
+  headers: [] as [string, string][],
+  body: null,
+  timeoutMs: 2000,
+  privateAllowed: true,
+};
+
+const FAULTY = new URL("../support/faulty_send_worker.ts", import.meta.url)
+  .href;
+
+Deno.test("worker sender: many attempts started in one turn all arrive, each with its own body and headers, and each outcome is classified", async () => {
+  const seen = new Map<string, { body: string; tag: string | null }>();
+  await using server = serve(async (request) => {
+    const path = new URL(request.url).pathname;
+    seen.set(path, {
+      body: await request.text(),
+      tag: request.headers.get("x-tag"),
+    });
+    if (path === "/gone") return new Response(null, { status: 410 });
+    if (path === "/busy") {
+      return new Response(null, {
+        status: 503,
+        headers: { "retry-after": "7" },
+      });
+    }
+    return new Response(null, { status: 204 });
+  });
+  await using sender = createWorkerSender();
+  const results = await Promise.all(
+    Array.from({ length: 200 }, (_, i) =>
+      sender.send({
+        ...base,
+        url: `${server.url}/e${i}`,
+        headers: [["x-tag", `t${i}`]],
+        body: new TextEncoder().encode(`body ${i}`),
+      })),
+  );
+  assert.ok(results.every((r) => r.kind === "ok" && r.status === 204));
+  for (let i = 0; i < 200; i++) {
+    assert.deepEqual(seen.get(`/e${i}`), { body: `body ${i}`, tag: `t${i}` });
+  }
+  assert.deepEqual(await sender.send({ ...base, url: `${server.url}/gone` }), {
+    kind: "gone",
+  });
+  assert.deepEqual(await sender.send({ ...base, url: `${server.url}/busy` }), {
+    kind: "http",
+    status: 503,
+    retryAfterMs: 7000,
+  });
+});
+
+Deno.test("worker sender: a subscriber that does not answer in time, an aborted attempt and a refused address each come back unreachable", async () => {
+  const hung = Promise.withResolvers<void>();
+  await using server = serve(async () => {
+    await hung.promise;
+    return new Response(null);
+  });
+  await using sender = createWorkerSender();
+  try {
+    const slow = await sender.send({
+      ...base,
+      url: `${server.url}/slow`,
+      timeoutMs: 200,
+    });
+    assert.deepEqual(slow, {
+      kind: "unreachable",
+      error: "No answer within 200 ms",
+    });
+    const abort = new AbortController();
+    const aborted = sender.send({
+      ...base,
+      url: `${server.url}/aborted`,
+      timeoutMs: 60_000,
+      signal: abort.signal,
+    });
+    setTimeout(() => abort.abort(), 50);
+    assert.deepEqual(await aborted, {
+      kind: "unreachable",
+      error: "Attempt aborted",
+    });
+    const refused = await sender.send({
+      ...base,
+      url: `${server.url}/private`,
+      privateAllowed: false,
+    });
+    assert.equal(refused.kind, "unreachable");
+    assert.match(
+      refused.kind === "unreachable" ? refused.error : "",
+      /loopback|private|not allowed/i,
+    );
+  } finally {
+    hung.resolve();
+  }
+});
+
+Deno.test("worker sender: a worker that fails answers its attempts unreachable and a new worker takes the next ones", async () => {
+  await using server = serve(() => new Response(null, { status: 200 }));
+  await using sender = createWorkerSender({}, { workerUrl: FAULTY });
+  const crashed = await sender.send({ ...base, url: `${server.url}/crash` });
+  assert.equal(crashed.kind, "unreachable");
+  assert.match(
+    crashed.kind === "unreachable" ? crashed.error : "",
+    /delivery worker failed/,
+  );
+  assert.deepEqual(await sender.send({ ...base, url: `${server.url}/next` }), {
+    kind: "ok",
+    status: 200,
+  });
+});
+
+Deno.test("worker sender: an attempt the worker never answers ends at its backstop on the caller's deadlines", async () => {
+  await using server = serve(() => new Response(null));
+  await using sender = createWorkerSender({}, {
+    workerUrl: FAULTY,
+    backstopMs: 100,
+  });
+  const deadlines = new Deadlines(systemClock);
+  try {
+    const result = await sender.send({
+      ...base,
+      url: `${server.url}/ignore`,
+      timeoutMs: 100,
+      deadlines,
+    });
+    assert.deepEqual(result, {
+      kind: "unreachable",
+      error: "No answer from the delivery worker within 200 ms",
+    });
+  } finally {
+    deadlines.close();
+  }
+});
+
+Deno.test("worker sender: once closed, attempts in flight and new ones come back unreachable, and closing again is a no-op", async () => {
+  const hung = Promise.withResolvers<void>();
+  await using server = serve(async () => {
+    await hung.promise;
+    return new Response(null);
+  });
+  const sender = createWorkerSender();
+  const inFlight = sender.send({
+    ...base,
+    url: `${server.url}/hung`,
+    timeoutMs: 60_000,
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  await sender.close();
+  assert.equal((await inFlight).kind, "unreachable");
+  assert.deepEqual(await sender.send({ ...base, url: `${server.url}/late` }), {
+    kind: "unreachable",
+    error: "The delivery client is closed",
+  });
+  await sender.close();
+  hung.resolve();
+});
