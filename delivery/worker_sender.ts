@@ -5,10 +5,14 @@
  * attempt crosses as a small message (requests and outcomes are batched per
  * turn of either thread), so the two threads share a delivery's work.
  *
+ * The worker (an isolate of its own, ~25 MB) starts with the first attempt
+ * and is retired once no attempt has been in flight for a while, as couriers
+ * sleep; the next attempt starts another.
+ *
  * An attempt still answers when the worker cannot: a worker that fails
- * answers its attempts `unreachable` (the courier retries them) and is
- * started again for the next; each attempt also has a backstop a few
- * seconds past its own timeout on the caller's deadlines.
+ * answers its attempts `unreachable` (the courier retries them) and the next
+ * attempt starts a new one; each attempt also has a backstop a few seconds
+ * past its own timeout on the caller's deadlines.
  *
  * @module
  */
@@ -24,7 +28,9 @@ import type { Sender, SendRequest } from "./sender.ts";
 
 /** How long past its timeout an attempt waits for the worker's answer. */
 export const BACKSTOP_MS = 5_000;
-/** How long `close` waits for the worker to close its connections. */
+/** How long the worker stays without attempts before it is retired. */
+export const IDLE_MS = 10_000;
+/** How long a retiring worker has to close its connections. */
 const CLOSE_WAIT_MS = 5_000;
 
 /** How the worker is run; the defaults serve the node, the rest is for tests. */
@@ -33,25 +39,37 @@ export interface WorkerSenderOptions {
   workerUrl?: string;
   /** How long past its timeout an attempt waits; {@linkcode BACKSTOP_MS} by default. */
   backstopMs?: number;
+  /**
+   * How long without attempts before the worker is retired;
+   * {@linkcode IDLE_MS} by default, and never before the client's keep-alive
+   * has closed its idle connections.
+   */
+  idleMs?: number;
 }
 
-interface InFlight {
-  resolve: (result: AttemptResult) => void;
+/** A {@linkcode Sender} through a delivery worker. */
+export interface WorkerSender extends Sender {
+  /** Whether a worker is running now (none before the first attempt and once retired). */
+  readonly workerRunning: boolean;
 }
 
-/** Starts a delivery worker and answers for it. */
+/** A sender whose attempts run on a delivery worker, started when needed. */
 export function createWorkerSender(
   options: WorkerClientOptions = {},
   run: WorkerSenderOptions = {},
-): Sender {
+): WorkerSender {
   const workerUrl = run.workerUrl ??
     new URL("./send_worker.ts", import.meta.url).href;
   const backstopMs = run.backstopMs ?? BACKSTOP_MS;
-  let worker = start();
+  const idleMs = Math.max(run.idleMs ?? IDLE_MS, options.keepAliveMs ?? 0);
   let nextId = 1;
-  const inFlight = new Map<number, InFlight>();
+  // Each attempt's answer, by id, until it comes.
+  const inFlight = new Map<number, (result: AttemptResult) => void>();
   let toSend: WireRequest[] = [];
   let toAbort: number[] = [];
+  let worker: Worker | null = null;
+  let idleTimer: ReturnType<typeof setTimeout> | null = null;
+  const retiring = new Set<Promise<void>>();
   let closing: Promise<void> | null = null;
   // Flushes at the end of this turn: every attempt a turn starts travels in
   // one message (a microtask would flush each on its own; a timer waits ms).
@@ -67,25 +85,47 @@ export function createWorkerSender(
     };
     w.onerror = (event) => {
       event.preventDefault();
-      failAll(`The delivery worker failed: ${event.message}`);
       w.terminate();
-      if (closing === null && worker === w) worker = start();
+      if (worker === w) worker = null;
+      failAll(`The delivery worker failed: ${event.message}`);
     };
     w.postMessage({ type: "init", options } satisfies ToWorker);
     return w;
   }
 
-  function post(message: ToWorker): void {
-    worker.postMessage(message);
+  /** Asks `w` to close its connections, then ends it. */
+  function retire(w: Worker): Promise<void> {
+    const closed = Promise.withResolvers<void>();
+    w.onmessage = (event: MessageEvent<FromWorker>) => {
+      if (event.data.type === "closed") closed.resolve();
+      else {
+        for (const { id, result } of event.data.outcomes) finish(id, result);
+      }
+    };
+    w.onerror = (event) => {
+      event.preventDefault();
+      closed.resolve();
+    };
+    w.postMessage({ type: "close" } satisfies ToWorker);
+    const timer = setTimeout(closed.resolve, CLOSE_WAIT_MS);
+    const done = closed.promise.then(() => {
+      clearTimeout(timer);
+      w.terminate();
+      retiring.delete(done);
+    });
+    retiring.add(done);
+    return done;
   }
 
   function flush(): void {
+    if (toSend.length === 0 && toAbort.length === 0) return;
+    worker ??= start();
     if (toSend.length > 0) {
-      post({ type: "send", requests: toSend });
+      worker.postMessage({ type: "send", requests: toSend } satisfies ToWorker);
       toSend = [];
     }
     if (toAbort.length > 0) {
-      post({ type: "abort", ids: toAbort });
+      worker.postMessage({ type: "abort", ids: toAbort } satisfies ToWorker);
       toAbort = [];
     }
   }
@@ -95,18 +135,27 @@ export function createWorkerSender(
   }
 
   function finish(id: number, result: AttemptResult): void {
-    const flight = inFlight.get(id);
-    if (flight === undefined) return;
+    const answer = inFlight.get(id);
+    if (answer === undefined) return;
     inFlight.delete(id);
-    flight.resolve(result);
+    answer(result);
+    if (inFlight.size === 0 && closing === null) {
+      idleTimer = setTimeout(() => {
+        idleTimer = null;
+        if (inFlight.size > 0 || worker === null) return;
+        const w = worker;
+        worker = null;
+        void retire(w);
+      }, idleMs);
+    }
   }
 
   function failAll(error: string): void {
+    toSend = [];
+    toAbort = [];
     for (const id of [...inFlight.keys()]) {
       finish(id, { kind: "unreachable", error });
     }
-    toSend = [];
-    toAbort = [];
   }
 
   function send(request: SendRequest): Promise<AttemptResult> {
@@ -118,6 +167,10 @@ export function createWorkerSender(
     }
     if (request.signal?.aborted) {
       return Promise.resolve({ kind: "unreachable", error: "Attempt aborted" });
+    }
+    if (idleTimer !== null) {
+      clearTimeout(idleTimer);
+      idleTimer = null;
     }
     const id = nextId++;
     const { promise, resolve } = Promise.withResolvers<AttemptResult>();
@@ -137,12 +190,10 @@ export function createWorkerSender(
           } ms`,
         }),
     );
-    inFlight.set(id, {
-      resolve: (result) => {
-        backstop?.cancel();
-        signal?.removeEventListener("abort", onAbort);
-        resolve(result);
-      },
+    inFlight.set(id, (result) => {
+      backstop?.cancel();
+      signal?.removeEventListener("abort", onAbort);
+      resolve(result);
     });
     toSend.push({
       id,
@@ -159,30 +210,25 @@ export function createWorkerSender(
 
   function close(): Promise<void> {
     closing ??= (async () => {
-      const closed = Promise.withResolvers<void>();
-      const w = worker;
-      w.onmessage = (event: MessageEvent<FromWorker>) => {
-        if (event.data.type === "closed") closed.resolve();
-        else {
-          for (const { id, result } of event.data.outcomes) finish(id, result);
-        }
-      };
-      w.onerror = (event) => {
-        event.preventDefault();
-        closed.resolve();
-      };
-      flush();
+      if (idleTimer !== null) clearTimeout(idleTimer);
+      idleTimer = null;
+      // Attempts not yet posted are answered below; the worker aborts the rest.
       turn.port1.close();
       turn.port2.close();
-      w.postMessage({ type: "close" } satisfies ToWorker);
-      const timer = setTimeout(closed.resolve, CLOSE_WAIT_MS);
-      await closed.promise;
-      clearTimeout(timer);
-      w.terminate();
+      if (worker !== null) void retire(worker);
+      worker = null;
+      await Promise.all(retiring);
       failAll("The delivery client is closed");
     })();
     return closing;
   }
 
-  return { send, close, [Symbol.asyncDispose]: close };
+  return {
+    send,
+    close,
+    [Symbol.asyncDispose]: close,
+    get workerRunning() {
+      return worker !== null;
+    },
+  };
 }

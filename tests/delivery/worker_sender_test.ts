@@ -171,3 +171,24 @@ Deno.test("worker sender: once closed, attempts in flight and new ones come back
   await sender.close();
   hung.resolve();
 });
+
+Deno.test("worker sender: the worker starts with the first attempt, is retired once attempts stop for the idle time, and the next attempt starts another", async () => {
+  await using server = serve(() => new Response(null, { status: 200 }));
+  await using sender = createWorkerSender({}, { idleMs: 1000 });
+  assert.equal(sender.workerRunning, false);
+  const ok = { kind: "ok", status: 200 };
+  assert.deepEqual(await sender.send({ ...base, url: `${server.url}/a` }), ok);
+  assert.equal(sender.workerRunning, true);
+  await new Promise((r) => setTimeout(r, 600));
+  assert.deepEqual(await sender.send({ ...base, url: `${server.url}/b` }), ok);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(
+    sender.workerRunning,
+    true,
+    "idle time restarts with each attempt",
+  );
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.equal(sender.workerRunning, false);
+  assert.deepEqual(await sender.send({ ...base, url: `${server.url}/c` }), ok);
+  assert.equal(sender.workerRunning, true);
+});
