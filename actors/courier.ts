@@ -145,6 +145,13 @@ export interface CourierDeps {
    * makes and closes a client of its own on this thread.
    */
   client?: Sender;
+  /**
+   * What couriers that send one attempt at a time (`ordered`, or
+   * `maxInFlight` 1) and liveness probes go through: each attempt waits for
+   * the one before, so a hop to another thread would cost it more than it
+   * frees. `client` when absent.
+   */
+  directClient?: Sender;
 }
 
 type Mode = "running" | "probing" | "paused" | "gone";
@@ -174,6 +181,8 @@ export interface CourierState {
   inc: number;
   mode: Mode;
   client: Sender;
+  /** See {@linkcode CourierDeps.directClient}. */
+  directClient: Sender;
   /** Highest seq read from the log. */
   fetchedSeq: number;
   /** Seqs above the stored cursor already delivered or failed (skipped on read). */
@@ -353,8 +362,11 @@ export function courierBehavior(
     const attemptId = crypto.randomUUID();
     const abort = new AbortController();
     state.inFlight.set(event.seq, { pending, attemptId, abort });
-    const { inc, client, deadlines } = state;
+    const { inc, deadlines } = state;
     const sub = subscription;
+    const client = sub.ordered || sub.maxInFlight <= 1
+      ? state.directClient
+      : state.client;
     runTask(state, ctx, async () => {
       // A node-wide slot first; aborted while waiting means stopping.
       if (deps.slots && !(await deps.slots.acquire(abort.signal))) return;
@@ -647,6 +659,7 @@ export function courierBehavior(
     async init(ctx) {
       const inc = ++incarnations;
       const position = await deps.deliveries.position(id);
+      const client = deps.client ?? localSender(createDeliveryClient());
       const state: CourierState = {
         inc,
         mode: subscription.paused === null
@@ -654,7 +667,8 @@ export function courierBehavior(
           : subscription.paused === "gone"
           ? "gone"
           : "paused",
-        client: deps.client ?? localSender(createDeliveryClient()),
+        client,
+        directClient: deps.directClient ?? client,
         fetchedSeq: position.cursor,
         doneAbove: new Set(position.doneAbove),
         logExhausted: false,
@@ -746,10 +760,10 @@ export function courierBehavior(
           state.probeTimer = null;
           const abort = new AbortController();
           state.probeAbort = abort;
-          const { inc, client, deadlines } = state;
+          const { inc, directClient, deadlines } = state;
           const sub = subscription;
           runTask(state, ctx, async () => {
-            const result = await client.send({
+            const result = await directClient.send({
               url: sub.livenessUrl,
               method: "GET",
               headers: [],

@@ -101,6 +101,8 @@ export interface DeliveryDeps {
   slots?: Slots;
   /** One HTTP client for every courier (see `CourierDeps.client`). */
   client?: Sender;
+  /** The one for couriers sending one at a time (see `CourierDeps.directClient`). */
+  directClient?: Sender;
   /** Supervisor of the couriers; a new `couriers` under the root by default. */
   supervisor?: Supervisor;
 }
@@ -202,6 +204,7 @@ export function deliveryBehavior(
         waits: deps.waits,
         recordFlushMs: deps.recordFlushMs,
         ...(deps.client ? { client: deps.client } : {}),
+        ...(deps.directClient ? { directClient: deps.directClient } : {}),
         ...(deps.slots ? { slots: deps.slots } : {}),
         ...(metrics ? { metrics } : {}),
         ...(deps.random ? { random: deps.random } : {}),

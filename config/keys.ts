@@ -340,7 +340,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     type: { kind: "enum", values: ["main", "worker"] },
     default: "worker",
     doc:
-      "Where deliveries' HTTP requests run: a worker thread of their own, or the node's main thread",
+      "Where deliveries' HTTP requests run: a worker thread of their own, or the node's main thread (one-at-a-time subscriptions and probes always use the main thread)",
   }),
   spec({
     key: "allowedPrivateCidrs",

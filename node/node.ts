@@ -208,9 +208,11 @@ export async function startNode(
     keepAliveMs: config.deliveryKeepAliveMs,
     connectionsPerOrigin: config.maxConcurrentDeliveries,
   };
+  // Couriers sending one attempt at a time always send from this thread.
+  const directClient = localSender(createDeliveryClient(clientOptions));
   const deliveryClient = config.deliveryThread === "worker"
     ? createWorkerSender(clientOptions)
-    : localSender(createDeliveryClient(clientOptions));
+    : directClient;
   const secretCache = new SecretCache(store.subscriptions);
   const delivery: ActorRef<DeliveryMsg> = await system.spawn(deliveryBehavior({
     system,
@@ -229,6 +231,7 @@ export async function startNode(
     recordFlushMs: config.recordFlushMs,
     slots: new Slots(config.maxConcurrentDeliveries),
     client: deliveryClient,
+    directClient,
   }));
   const event: ActorRef<EventMsg> = await system.spawn(eventBehavior({
     store,
@@ -373,6 +376,7 @@ export async function startNode(
       reencryption.abort();
       await system.stop({ timeoutMs: config.shutdownTimeoutMs });
       await deliveryClient.close();
+      if (directClient !== deliveryClient) await directClient.close();
       await store.close();
     })();
     return stopping;

@@ -4,6 +4,8 @@ import { Buffer } from "node:buffer";
 import { tell } from "../../actors/system.ts";
 import { deliveryUrl } from "../../delivery/request.ts";
 import { newSigningSecret } from "../../delivery/signature.ts";
+import { createDeliveryClient } from "../../delivery/client.ts";
+import { localSender, type Sender } from "../../delivery/sender.ts";
 import {
   freePort,
   harness,
@@ -402,3 +404,63 @@ for (const kind of STORE_KINDS) {
     assert.deepEqual(subscriber.deliveries.map(numberOf), [1, 2]);
   });
 }
+
+/** A sender on this thread that notes each attempt's method and path. */
+function notingSender(): Sender & { sent: string[] } {
+  const inner = localSender(createDeliveryClient());
+  const sent: string[] = [];
+  return {
+    sent,
+    send: (request) => {
+      sent.push(`${request.method} ${new URL(request.url).pathname}`);
+      return inner.send(request);
+    },
+    close: () => inner.close(),
+    [Symbol.asyncDispose]: () => inner.close(),
+  };
+}
+
+Deno.test("courier: subscriptions sending one at a time, and liveness probes, go through the direct client; wider windows through the shared one", async () => {
+  await using subscriber = new Subscriber(ok);
+  await using client = notingSender();
+  await using directClient = notingSender();
+  await using h = await harness({ client, directClient });
+  const ordered = subscriptionRecord({
+    url: subscriber.url + "/ordered",
+    topicId: "t-ordered",
+  });
+  const single = subscriptionRecord({
+    url: subscriber.url + "/single",
+    topicId: "t-single",
+    ordered: false,
+    maxInFlight: 1,
+  });
+  const wide = subscriptionRecord({
+    url: subscriber.url + "/wide",
+    topicId: "t-wide",
+    ordered: false,
+    maxInFlight: 8,
+  });
+  const down = `http://127.0.0.1:${freePort()}`;
+  const unreachable = subscriptionRecord({
+    url: down + "/down",
+    livenessUrl: down + "/live",
+    topicId: "t-down",
+    ordered: false,
+    maxInFlight: 8,
+  });
+  for (const sub of [ordered, single, wide, unreachable]) await h.start(sub);
+  for (const sub of [ordered, single, wide, unreachable]) {
+    await h.publishNumbered(sub.topicId, 1, 3);
+  }
+  await subscriber.until(() => subscriber.deliveries.length === 9);
+  await h.until(() => directClient.sent.includes("GET /live"));
+  const count = (sent: string[], line: string) =>
+    sent.filter((s) => s === line).length;
+  assert.equal(count(directClient.sent, "POST /ordered"), 3);
+  assert.equal(count(directClient.sent, "POST /single"), 3);
+  assert.equal(count(client.sent, "POST /wide"), 3);
+  assert.ok(count(client.sent, "POST /down") >= 1);
+  assert.ok(!client.sent.some((s) => /ordered|single|live/.test(s)));
+  assert.ok(!directClient.sent.some((s) => /wide|down/.test(s)));
+});

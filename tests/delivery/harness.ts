@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Sender } from "../../delivery/sender.ts";
 import type { Slots } from "../../delivery/slots.ts";
 import { Registry } from "prom-client";
 import { ActorSystem, ask, tell } from "../../actors/system.ts";
@@ -320,6 +321,8 @@ export async function harness(
     sleepAfterMs?: number;
     slots?: Slots;
     secretsHook?: (subscriptionId: string) => void;
+    client?: Sender;
+    directClient?: Sender;
   } = {},
 ): Promise<Harness> {
   const logs: Record<string, unknown>[] = [];
@@ -381,6 +384,10 @@ export async function harness(
       ? {}
       : { sleepAfterMs: options.sleepAfterMs }),
     ...(options.slots === undefined ? {} : { slots: options.slots }),
+    ...(options.client === undefined ? {} : { client: options.client }),
+    ...(options.directClient === undefined
+      ? {}
+      : { directClient: options.directClient }),
     random: () => 0.5,
   }));
   const h: Harness = {
