@@ -1,20 +1,9 @@
 import assert from "node:assert/strict";
+import { serve } from "../support/loopback_server.ts";
 import { attempt, parseRetryAfter } from "../../delivery/attempt.ts";
 import { createDeliveryClient } from "../../delivery/client.ts";
 import { Deadlines } from "../../actors/deadlines.ts";
 import type { TimerHandle } from "../../actors/clock.ts";
-
-function serve(
-  handler: (request: Request) => Response | Promise<Response>,
-): Deno.HttpServer<Deno.NetAddr> & { url: string } {
-  const server = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
-    handler,
-  );
-  return Object.assign(server, {
-    url: `http://127.0.0.1:${server.addr.port}`,
-  });
-}
 
 const base = {
   method: "POST",
