@@ -181,8 +181,6 @@ export interface CourierState {
   inc: number;
   mode: Mode;
   client: Sender;
-  /** See {@linkcode CourierDeps.directClient}. */
-  directClient: Sender;
   /** Highest seq read from the log. */
   fetchedSeq: number;
   /** Seqs above the stored cursor already delivered or failed (skipped on read). */
@@ -351,6 +349,11 @@ export function courierBehavior(
     await refreshBacklog(state, ctx);
   }
 
+  /** Where one-at-a-time sends and probes go: see `CourierDeps.directClient`. */
+  function directClient(state: CourierState): Sender {
+    return deps.directClient ?? state.client;
+  }
+
   function send(
     state: CourierState,
     pending: Pending,
@@ -365,7 +368,7 @@ export function courierBehavior(
     const { inc, deadlines } = state;
     const sub = subscription;
     const client = sub.ordered || sub.maxInFlight <= 1
-      ? state.directClient
+      ? directClient(state)
       : state.client;
     runTask(state, ctx, async () => {
       // A node-wide slot first; aborted while waiting means stopping.
@@ -659,7 +662,6 @@ export function courierBehavior(
     async init(ctx) {
       const inc = ++incarnations;
       const position = await deps.deliveries.position(id);
-      const client = deps.client ?? localSender(createDeliveryClient());
       const state: CourierState = {
         inc,
         mode: subscription.paused === null
@@ -667,8 +669,7 @@ export function courierBehavior(
           : subscription.paused === "gone"
           ? "gone"
           : "paused",
-        client,
-        directClient: deps.directClient ?? client,
+        client: deps.client ?? localSender(createDeliveryClient()),
         fetchedSeq: position.cursor,
         doneAbove: new Set(position.doneAbove),
         logExhausted: false,
@@ -760,10 +761,11 @@ export function courierBehavior(
           state.probeTimer = null;
           const abort = new AbortController();
           state.probeAbort = abort;
-          const { inc, directClient, deadlines } = state;
+          const { inc, deadlines } = state;
+          const client = directClient(state);
           const sub = subscription;
           runTask(state, ctx, async () => {
-            const result = await directClient.send({
+            const result = await client.send({
               url: sub.livenessUrl,
               method: "GET",
               headers: [],

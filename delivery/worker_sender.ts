@@ -78,11 +78,7 @@ export function createWorkerSender(
 
   function start(): Worker {
     const w = new Worker(workerUrl, { type: "module" });
-    w.onmessage = (event: MessageEvent<FromWorker>) => {
-      const message = event.data;
-      if (message.type !== "done") return;
-      for (const { id, result } of message.outcomes) finish(id, result);
-    };
+    w.onmessage = (event: MessageEvent<FromWorker>) => answer(event.data);
     w.onerror = (event) => {
       event.preventDefault();
       w.terminate();
@@ -98,9 +94,7 @@ export function createWorkerSender(
     const closed = Promise.withResolvers<void>();
     w.onmessage = (event: MessageEvent<FromWorker>) => {
       if (event.data.type === "closed") closed.resolve();
-      else {
-        for (const { id, result } of event.data.outcomes) finish(id, result);
-      }
+      answer(event.data);
     };
     w.onerror = (event) => {
       event.preventDefault();
@@ -132,6 +126,11 @@ export function createWorkerSender(
 
   function schedule(): void {
     if (toSend.length + toAbort.length === 1) turn.port2.postMessage(null);
+  }
+
+  function answer(message: FromWorker): void {
+    if (message.type !== "done") return;
+    for (const { id, result } of message.outcomes) finish(id, result);
   }
 
   function finish(id: number, result: AttemptResult): void {
