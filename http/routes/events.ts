@@ -21,7 +21,7 @@ import { callActor } from "../actor_call.ts";
 import type { AppEnv } from "../env.ts";
 import { requireIdentity } from "../middleware/auth.ts";
 import { ProblemError } from "../problem.ts";
-import { TOPIC_NAME } from "./names.ts";
+import { isTopicName } from "./names.ts";
 
 /** Request headers kept with an event and sent on to subscribers. */
 export const KEPT_HEADERS: readonly string[] = [
@@ -41,6 +41,21 @@ export const MAX_IDEMPOTENCY_KEY = 256;
 
 const EVENT_ID = z.uuid();
 
+/**
+ * The path and the query (without `?`) of an absolute request URL, as sent;
+ * a fragment is dropped.
+ */
+export function splitTarget(url: string): { path: string; query: string } {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  const target = start === -1 ? "/" : url.slice(start);
+  const hash = target.indexOf("#");
+  const withoutHash = hash === -1 ? target : target.slice(0, hash);
+  const mark = withoutHash.indexOf("?");
+  return mark === -1
+    ? { path: withoutHash, query: "" }
+    : { path: withoutHash.slice(0, mark), query: withoutHash.slice(mark + 1) };
+}
+
 /** Routes for publishing and reading events. */
 export function eventRoutes(
   deps: { event: ActorRef<EventMsg>; askTimeoutMs: number },
@@ -49,17 +64,16 @@ export function eventRoutes(
   const publish = async (c: import("hono").Context<AppEnv>) => {
     const identity = requireIdentity(c);
     const name = c.req.param("name") ?? "";
-    if (!TOPIC_NAME.safeParse(name).success) {
+    if (!isTopicName(name)) {
       throw new ProblemError("not_found", {
         detail: `No topic "${name.slice(0, 130)}"`,
       });
     }
-    const url = new URL(c.req.url);
-    // The path as sent: `URL` resolves "." and ".." segments, which would
-    // hide them from the check below and slice the suffix off another path.
-    const rawPath = c.req.url.slice(
-      c.req.url.indexOf("/", c.req.url.indexOf("://") + 3),
-    ).split(/[?#]/, 1)[0] ?? "";
+    // The path and query as sent, cut from the URL string: `URL` resolves
+    // "." and ".." segments, which would hide them from the check below and
+    // slice the suffix off another path (and parsing it costs more).
+    const target = splitTarget(c.req.url);
+    const rawPath = target.path;
     const path = rawPath.slice(`/topics/${name}`.length);
     if (path.length > MAX_PATH_SUFFIX) {
       throw new ProblemError("validation_failed", {
@@ -74,7 +88,7 @@ export function eventRoutes(
         detail: 'The path suffix may not have "." or ".." segments',
       });
     }
-    const query = url.search.slice(1);
+    const query = target.query;
     if (query.length > MAX_QUERY) {
       throw new ProblemError("validation_failed", {
         detail: `The query is longer than ${MAX_QUERY}`,
