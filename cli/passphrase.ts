@@ -6,6 +6,7 @@
  */
 
 import {
+  PassphraseSourceError,
   promptPassphrase,
   type ResolvedPassphrase,
   resolvePassphrase,
@@ -29,13 +30,30 @@ export function findPassphrase(
   });
 }
 
-/** Asks for a new passphrase twice on the terminal; null when they differ or there is no terminal. */
+/** Times a differing repeat of a new passphrase is asked again before giving up. */
+const NEW_PASSPHRASE_TRIES = 3;
+
+/**
+ * Asks for a new passphrase and its repeat on the terminal, again when the
+ * two differ (up to three times). Null when there is no terminal or nothing
+ * was typed (Enter or Ctrl-C at the first question); throws
+ * {@linkcode PassphraseSourceError} when the entries differed every time.
+ */
 export async function promptNewPassphrase(
   what: string,
 ): Promise<string | null> {
   if (!Deno.stdin.isTerminal()) return null;
-  const first = await promptPassphrase(`New ${what}: `);
-  if (!first) return null;
-  const second = await promptPassphrase(`Repeat the new ${what}: `);
-  return first === second ? first : null;
+  for (let attempt = 1; attempt <= NEW_PASSPHRASE_TRIES; attempt++) {
+    const first = await promptPassphrase(`New ${what}: `);
+    if (!first) return null;
+    const second = await promptPassphrase(`Repeat the new ${what}: `);
+    if (first === second) return first;
+    await Deno.stderr.write(
+      new TextEncoder().encode("The two entries differ; try again.\n"),
+    );
+  }
+  throw new PassphraseSourceError(
+    `The two entries of the new ${what} differed ${NEW_PASSPHRASE_TRIES} times; nothing was changed`,
+    { source: "prompt" },
+  );
 }

@@ -62,14 +62,15 @@ export async function serve(
     );
   }
   const layout = dataDirLayout(config.dataDir);
-  if (options.init && !(await isInitialised(config.dataDir))) {
-    await firstStart(config, options.init, log);
-  }
-  let passphrase = (await findPassphrase({
+  // A first start unseals with the passphrase it initialised with: typed at
+  // the prompt, it is not asked for a third time.
+  let passphrase = options.init && !(await isInitialised(config.dataDir))
+    ? await firstStart(config, options.init, log)
+    : null;
+  passphrase ??= (await findPassphrase({
     passphraseFile: config.passphraseFile,
     prompt: true,
-  }))?.passphrase ??
-    null;
+  }))?.passphrase ?? null;
   if (passphrase === null && options.init) {
     passphrase = await readGenerated(layout.generatedPassphrase, log);
   }
@@ -136,11 +137,12 @@ export async function serve(
   return code;
 }
 
+/** Initialises the data directory; resolves with the passphrase it used. */
 async function firstStart(
   config: Config,
   flags: InitFlags,
   log: Logger,
-): Promise<void> {
+): Promise<string> {
   const layout = dataDirLayout(config.dataDir);
   await refuseSharesOut(flags);
   const found = await findPassphrase({
@@ -162,8 +164,10 @@ async function firstStart(
   await reportInit(result, flags.sharesOut);
   if (generated) {
     await writePrivateFile(layout.generatedPassphrase, passphrase + "\n");
-    const warning =
-      `WARNING: no passphrase was given and there is no terminal, so a passphrase was generated ` +
+    const why = Deno.stdin.isTerminal()
+      ? "no passphrase was given"
+      : "no passphrase was given and there is no terminal";
+    const warning = `WARNING: ${why}, so a passphrase was generated ` +
       `and stored in ${layout.generatedPassphrase}. Anyone who can read that file can decrypt the data: ` +
       `this is a test drive, unfit for production (see "miranda rekey").`;
     say(warning);
@@ -174,6 +178,7 @@ async function firstStart(
       },
     );
   }
+  return passphrase;
 }
 
 async function readGenerated(
