@@ -47,6 +47,7 @@ scope.onmessage = (event) => {
       // A checkpoint that cannot get a lock gives up at once and tries at
       // the next tick instead of waiting.
       db.exec("PRAGMA busy_timeout = 0");
+      failing = request.failing;
       timer = setInterval(checkpoint, request.intervalMs);
       scope.postMessage({ type: "started" });
     } catch (error) {

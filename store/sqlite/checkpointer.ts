@@ -2,18 +2,30 @@
  * WAL checkpoints off the JavaScript thread. SQLite's automatic checkpoint
  * runs inside whichever commit crosses the threshold (1,000 pages), on the
  * event loop: measured here, a commit that usually takes 0.02 ms then takes
- * 7–10 ms, the p99.9 of every request behind it. The store turns the
- * automatic checkpoint off and a worker with its own connection checkpoints
- * instead. While the worker cannot checkpoint (the disk full, say) the
- * automatic checkpoint comes back, so the WAL never grows without bound, and
- * it goes again once the worker's checkpoints succeed.
+ * 7–10 ms, the p99.9 of every request behind it. While the store writes, a
+ * worker with its own connection checkpoints instead and the automatic
+ * checkpoint is off.
+ *
+ * The worker is started by the first write and retired, after one last
+ * checkpoint, once nothing has been written for a while (a worker isolate
+ * holds ~14 MB of memory: `bench/probes/checkpointer_rss.ts`). While no
+ * worker is running, or while it cannot checkpoint (the disk full, say),
+ * SQLite's automatic checkpoint is on, so the WAL never grows without bound
+ * — a quiet node's rare writes may then checkpoint inline, a busy node's
+ * never do.
  *
  * @module
  */
 
 /** What the worker is told. */
 export type CheckpointerRequest =
-  | { type: "start"; path: string; intervalMs: number }
+  | {
+    type: "start";
+    path: string;
+    intervalMs: number;
+    /** Checkpoints were failing: the first success is reported as `recovered`. */
+    failing: boolean;
+  }
   | { type: "stop" };
 
 /** What the worker answers. */
@@ -25,75 +37,160 @@ export type CheckpointerReply =
   /** Checkpoints succeed again after a failure. */
   | { type: "recovered" };
 
-/** A running checkpointer. */
+/** A checkpointer: a worker while the store writes, none while it is quiet. */
 export interface Checkpointer {
-  /** Checkpoints once more, closes the worker's connection and ends it. */
+  /** Notes a commit; starts the worker when none is running. */
+  wrote(): void;
+  /** Whether a worker is running now. */
+  readonly running: boolean;
+  /** Retires the worker (after one last checkpoint); later writes start none. */
   close(): Promise<void>;
 }
 
 /** How often the worker checkpoints by default, in ms. */
 export const CHECKPOINT_INTERVAL_MS = 250;
+/** How long without a write before the worker is retired, by default, in ms. */
+export const CHECKPOINT_IDLE_MS = 10_000;
+/** How long a stopping worker gets for its last checkpoint, in ms. */
+const STOP_BOUND_MS = 5_000;
+
+/** What {@linkcode startCheckpointer} reports to the store. */
+export interface CheckpointerOptions {
+  intervalMs?: number;
+  idleMs?: number;
+  /**
+   * Whether SQLite must checkpoint inline: true while no worker is running
+   * or its checkpoints fail, false while one checkpoints. Called on every
+   * change, first at once.
+   */
+  inline: (on: boolean) => void;
+  /** The worker cannot open the file (for good) or a checkpoint failed; once per spell. */
+  onFailure: (error: string) => void;
+  /** Checkpoints succeed again after `onFailure`. */
+  onRecovery?: () => void;
+}
 
 /**
- * Starts checkpointing `path` from a worker. `onFailure` runs when the
- * worker cannot open the file (for good) or a checkpoint fails (until
- * `onRecovery`, which runs once checkpoints succeed again).
+ * Checkpoints `path` while it is written: the first {@linkcode Checkpointer.wrote}
+ * starts the worker (a WAL left from before a restart waits for it, or for
+ * the close, which checkpoints too).
  */
 export function startCheckpointer(
   path: string,
-  options: {
-    intervalMs?: number;
-    onFailure: (error: string) => void;
-    onRecovery?: () => void;
-  },
+  options: CheckpointerOptions,
 ): Checkpointer {
-  const worker = new Worker(
-    new URL("./checkpoint_worker.ts", import.meta.url).href,
-    { type: "module" },
-  );
+  const intervalMs = options.intervalMs ?? CHECKPOINT_INTERVAL_MS;
+  const idleMs = options.idleMs ?? CHECKPOINT_IDLE_MS;
+  let worker: Worker | null = null;
+  let started = false;
   let failing = false;
+  /** The file cannot be opened: no worker is started again. */
   let dead = false;
-  let stopped: (() => void) | null = null;
+  let closed = false;
+  let lastWrite = performance.now();
+  let idleTimer: ReturnType<typeof setTimeout> | null = null;
+  const stopping = new Set<Promise<void>>();
+  let inline: boolean | null = null;
+
+  const update = () => {
+    const next = !(worker !== null && started && !failing);
+    if (next === inline) return;
+    inline = next;
+    options.inline(next);
+  };
   const fail = (error: string, fatal: boolean) => {
     dead ||= fatal;
     if (failing) return;
     failing = true;
     options.onFailure(error);
   };
-  worker.onmessage = (event: MessageEvent<CheckpointerReply>) => {
-    const reply = event.data;
-    if (reply.type === "failed") fail(reply.error, reply.fatal);
-    if (reply.type === "recovered" && failing && !dead) {
-      failing = false;
-      options.onRecovery?.();
-    }
-    if (reply.type === "stopped") stopped?.();
-  };
-  worker.onerror = (event) => {
-    event.preventDefault();
-    fail(event.message, true);
-  };
-  worker.postMessage(
-    {
-      type: "start",
-      path,
-      intervalMs: options.intervalMs ?? CHECKPOINT_INTERVAL_MS,
-    } satisfies CheckpointerRequest,
-  );
-  let closing: Promise<void> | null = null;
-  return {
-    close() {
-      closing ??= (async () => {
-        const { promise, resolve } = Promise.withResolvers<void>();
-        stopped = resolve;
-        worker.postMessage({ type: "stop" } satisfies CheckpointerRequest);
-        // A worker that died already never answers.
-        const timer = setTimeout(resolve, dead ? 0 : 5_000);
-        await promise;
-        clearTimeout(timer);
-        worker.terminate();
-      })();
-      return closing;
+
+  function spawn(): void {
+    const w = new Worker(
+      new URL("./checkpoint_worker.ts", import.meta.url).href,
+      { type: "module" },
+    );
+    worker = w;
+    started = false;
+    w.onmessage = (event: MessageEvent<CheckpointerReply>) => {
+      if (worker !== w) return;
+      const reply = event.data;
+      if (reply.type === "started") started = true;
+      if (reply.type === "failed") fail(reply.error, reply.fatal);
+      if (reply.type === "recovered" && failing && !dead) {
+        failing = false;
+        options.onRecovery?.();
+      }
+      update();
+    };
+    w.onerror = (event) => {
+      event.preventDefault();
+      if (worker !== w) return;
+      fail(event.message, true);
+      update();
+    };
+    w.postMessage(
+      {
+        type: "start",
+        path,
+        intervalMs,
+        failing,
+      } satisfies CheckpointerRequest,
+    );
+    armIdle(idleMs);
+  }
+
+  function armIdle(ms: number): void {
+    idleTimer = setTimeout(() => {
+      idleTimer = null;
+      const quiet = performance.now() - lastWrite;
+      if (quiet >= idleMs) retire();
+      else armIdle(idleMs - quiet);
+    }, ms);
+  }
+
+  /** Stops the running worker after its last checkpoint. */
+  function retire(): void {
+    const w = worker;
+    if (w === null) return;
+    worker = null;
+    if (idleTimer !== null) clearTimeout(idleTimer);
+    idleTimer = null;
+    update();
+    const done = (async () => {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      w.onmessage = (event: MessageEvent<CheckpointerReply>) => {
+        if (event.data.type === "stopped") resolve();
+      };
+      w.onerror = (event) => {
+        event.preventDefault();
+        resolve();
+      };
+      w.postMessage({ type: "stop" } satisfies CheckpointerRequest);
+      // A worker that died already never answers.
+      const timer = setTimeout(resolve, dead ? 0 : STOP_BOUND_MS);
+      await promise;
+      clearTimeout(timer);
+      w.terminate();
+    })();
+    stopping.add(done);
+    void done.finally(() => stopping.delete(done));
+  }
+
+  const checkpointer: Checkpointer = {
+    wrote() {
+      lastWrite = performance.now();
+      if (worker === null && !dead && !closed) spawn();
+    },
+    get running() {
+      return worker !== null;
+    },
+    async close() {
+      closed = true;
+      retire();
+      await Promise.all(stopping);
     },
   };
+  update();
+  return checkpointer;
 }

@@ -521,8 +521,12 @@ export function pipelineStores(
           const removed = Number(
             sql.deleteExpiredEvents.run(topicId, before).changes,
           );
-          for (const row of sql.subscriptionIdsOfTopic.all(topicId)) {
-            advance(text(row["id"]));
+          // Nothing removed, nothing became done: no cursor can move (a
+          // sweep of a quiet node then walks none of its subscriptions).
+          if (removed > 0 || expiredUndelivered > 0) {
+            for (const row of sql.subscriptionIdsOfTopic.all(topicId)) {
+              advance(text(row["id"]));
+            }
           }
           return { removed, expiredUndelivered };
         })

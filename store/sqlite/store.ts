@@ -104,7 +104,7 @@ const AUDIT_FILTERS = [
 
 type Row = Record<string, SQLOutputValue>;
 
-/** SQLite's own checkpoint threshold, restored if the checkpointer fails. */
+/** SQLite's own checkpoint threshold, on while no checkpointer worker checkpoints. */
 const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 
 /**
@@ -126,13 +126,39 @@ export function openSqliteStore(
   // Prepared once: `exec` would parse them again on every transaction.
   const begin = db.prepare("BEGIN IMMEDIATE");
   const commit = db.prepare("COMMIT");
+  // Checkpoints run in a worker while the store writes; SQLite's own would
+  // stall the event loop, so they are on only while no worker checkpoints.
+  const checkpointer = startCheckpointer(path, {
+    inline: (on) => {
+      if (!db.isOpen) return;
+      db.exec(
+        `PRAGMA wal_autocheckpoint = ${on ? SQLITE_AUTOCHECKPOINT_PAGES : 0}`,
+      );
+    },
+    onFailure: (error) => {
+      options.log?.error(
+        "WAL checkpointer failed; SQLite checkpoints inline again",
+        { error },
+      );
+    },
+    onRecovery: () => {
+      options.log?.info("WAL checkpointer recovered; checkpoints off-thread");
+    },
+  });
+
+  const totalChanges = db.prepare("SELECT total_changes() AS n");
+  const changes = () => Number(totalChanges.get()!["n"]);
 
   /** Runs `fn` in a write transaction, rolling back when it throws. */
   function transaction<T>(fn: () => T): T {
+    // A commit that changed no row (a retention sweep with nothing to
+    // remove, say) starts no checkpointer worker.
+    const before = checkpointer.running ? -1 : changes();
     begin.run();
     try {
       const result = fn();
       commit.run();
+      if (before === -1 || changes() !== before) checkpointer.wrote();
       return result;
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");
@@ -162,23 +188,6 @@ export function openSqliteStore(
     `${path}-wal`,
     options.walFlush ? { flush: options.walFlush } : {},
   );
-  // Checkpoints run in a worker; SQLite's own would stall the event loop.
-  db.exec("PRAGMA wal_autocheckpoint = 0");
-  const checkpointer = startCheckpointer(path, {
-    onFailure: (error) => {
-      if (!db.isOpen) return;
-      db.exec(`PRAGMA wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
-      options.log?.error(
-        "WAL checkpointer failed; SQLite checkpoints inline again",
-        { error },
-      );
-    },
-    onRecovery: () => {
-      if (!db.isOpen) return;
-      db.exec("PRAGMA wal_autocheckpoint = 0");
-      options.log?.info("WAL checkpointer recovered; checkpoints off-thread");
-    },
-  });
   const pipeline = pipelineStores(db, cipher, transaction, walSync);
 
   const store: Store = {

@@ -35,8 +35,10 @@ Deno.test("checkpointer: WAL pages reach the database file from the worker, whil
     const failures: string[] = [];
     const checkpointer = startCheckpointer(path, {
       intervalMs: 50,
+      inline: () => {},
       onFailure: (error) => failures.push(error),
     });
+    checkpointer.wrote();
     try {
       // The rows reach the database file (a checkpoint copies page by page,
       // so the size is watched until it holds them all).
@@ -62,12 +64,76 @@ Deno.test("checkpointer: WAL pages reach the database file from the worker, whil
 
 Deno.test("checkpointer: a file it cannot open reports the failure once, and close still ends the worker", async () => {
   const failures: string[] = [];
+  const inline: boolean[] = [];
   const checkpointer = startCheckpointer("/nonexistent-dir/miranda.db", {
     intervalMs: 50,
+    inline: (on) => inline.push(on),
     onFailure: (error) => failures.push(error),
   });
+  checkpointer.wrote();
   await eventually("the failure is reported", () => failures.length > 0);
+  // A file it cannot open starts no second worker.
   await checkpointer.close();
+  checkpointer.wrote();
+  assert.equal(checkpointer.running, false);
+  assert.deepEqual(inline, [true], "SQLite checkpoints inline throughout");
   assert.equal(failures.length, 1);
   assert.match(failures[0]!, /unable to open|cannot open|no such/i);
+});
+
+Deno.test("checkpointer: the first write starts the worker; it retires after a quiet spell with a last checkpoint (inline on), and the next write starts a new one (inline off)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-ckpt-" });
+  const path = `${dir}/miranda.db`;
+  const db = new DatabaseSync(path);
+  try {
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA wal_autocheckpoint = 0");
+    db.exec("CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB)");
+    const insert = db.prepare("INSERT INTO t (b) VALUES (?)");
+    const size = () => Deno.statSync(path).size;
+    const inline: boolean[] = [];
+    const checkpointer = startCheckpointer(path, {
+      intervalMs: 10_000,
+      idleMs: 300,
+      inline: (on) => inline.push(on),
+      onFailure: (error) => assert.fail(error),
+    });
+    try {
+      assert.equal(checkpointer.running, false, "no worker before a write");
+      assert.deepEqual(inline, [true]);
+      checkpointer.wrote();
+      assert.equal(checkpointer.running, true, "the first write starts one");
+      await eventually("the worker checkpoints", () => inline.at(-1) === false);
+      // Writes keep it: 600 ms of them, each less than the idle time apart.
+      for (let i = 0; i < 6; i++) {
+        checkpointer.wrote();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(checkpointer.running, true, "kept while writes go on");
+      // Rows written now wait for the worker's next checkpoint (10 s away):
+      // only its last one, at retirement, can bring them in early.
+      const before = size();
+      for (let i = 0; i < 200; i++) insert.run(new Uint8Array(1024));
+      await eventually("the worker retires", () => !checkpointer.running);
+      assert.equal(inline.at(-1), true, "SQLite checkpoints inline meanwhile");
+      await eventually(
+        "the last checkpoint reached the database file",
+        () => size() >= before + 200 * 1024,
+      );
+      checkpointer.wrote();
+      assert.equal(checkpointer.running, true);
+      await eventually(
+        "a new worker checkpoints",
+        () => inline.at(-1) === false,
+      );
+      assert.deepEqual(inline, [true, false, true, false]);
+    } finally {
+      await checkpointer.close();
+    }
+    assert.equal(checkpointer.running, false);
+    assert.equal(inline.at(-1), true);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
