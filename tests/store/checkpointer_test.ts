@@ -10,7 +10,10 @@ async function eventually(what: string, check: () => boolean): Promise<void> {
   }
 }
 
-Deno.test("checkpointer: WAL pages reach the database file from the worker, while the writer's connection never checkpoints", async () => {
+/** A WAL database with a table `t` and no automatic checkpoint, removed after `fn`. */
+async function withWalDatabase(
+  fn: (db: DatabaseSync, path: string) => Promise<void>,
+): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "miranda-ckpt-" });
   const path = `${dir}/miranda.db`;
   const db = new DatabaseSync(path);
@@ -18,6 +21,15 @@ Deno.test("checkpointer: WAL pages reach the database file from the worker, whil
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA wal_autocheckpoint = 0");
     db.exec("CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB)");
+    await fn(db, path);
+  } finally {
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("checkpointer: WAL pages reach the database file from the worker, while the writer's connection never checkpoints", async () => {
+  await withWalDatabase(async (db, path) => {
     const insert = db.prepare("INSERT INTO t (b) VALUES (?)");
     const write = (rows: number) => {
       for (let i = 0; i < rows; i++) {
@@ -56,10 +68,7 @@ Deno.test("checkpointer: WAL pages reach the database file from the worker, whil
       await checkpointer.close();
     }
     assert.deepEqual(failures, []);
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("checkpointer: a file it cannot open reports the failure once, and close still ends the worker", async () => {
@@ -82,13 +91,7 @@ Deno.test("checkpointer: a file it cannot open reports the failure once, and clo
 });
 
 Deno.test("checkpointer: the first write starts the worker; it retires after a quiet spell with a last checkpoint (inline on), and the next write starts a new one (inline off)", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "miranda-ckpt-" });
-  const path = `${dir}/miranda.db`;
-  const db = new DatabaseSync(path);
-  try {
-    db.exec("PRAGMA journal_mode = WAL");
-    db.exec("PRAGMA wal_autocheckpoint = 0");
-    db.exec("CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB)");
+  await withWalDatabase(async (db, path) => {
     const insert = db.prepare("INSERT INTO t (b) VALUES (?)");
     const size = () => Deno.statSync(path).size;
     const inline: boolean[] = [];
@@ -132,8 +135,5 @@ Deno.test("checkpointer: the first write starts the worker; it retires after a q
     }
     assert.equal(checkpointer.running, false);
     assert.equal(inline.at(-1), true);
-  } finally {
-    db.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
