@@ -112,8 +112,8 @@ export function startCheckpointer(
     );
     worker = w;
     started = false;
+    // `retire` replaces both handlers, so these only hear the running worker.
     w.onmessage = (event: MessageEvent<CheckpointerReply>) => {
-      if (worker !== w) return;
       const reply = event.data;
       if (reply.type === "started") started = true;
       if (reply.type === "failed") fail(reply.error, reply.fatal);
@@ -125,7 +125,6 @@ export function startCheckpointer(
     };
     w.onerror = (event) => {
       event.preventDefault();
-      if (worker !== w) return;
       fail(event.message, true);
       update();
     };
