@@ -1,6 +1,7 @@
 /**
  * Counts and times every request by method, matched route and status, and
- * logs server errors.
+ * logs server errors. Every label comes from a bounded set (a made-up
+ * method counts as `other`), so clients cannot grow the series.
  *
  * @module
  */
@@ -8,7 +9,7 @@
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { AppEnv } from "../env.ts";
-import type { HttpMetrics } from "../../observability/metrics.ts";
+import { type HttpMetrics, methodLabel } from "../../observability/metrics.ts";
 
 /** Middleware recording `miranda_http_requests_total` and `miranda_http_request_seconds`. */
 export function accessLog(metrics: HttpMetrics): MiddlewareHandler<AppEnv> {
@@ -17,12 +18,13 @@ export function accessLog(metrics: HttpMetrics): MiddlewareHandler<AppEnv> {
     await next();
     const route = routePath(c, -1);
     const seconds = (performance.now() - started) / 1000;
+    const method = methodLabel(c.req.method);
     metrics.requests.inc({
-      method: c.req.method,
+      method,
       route,
       status: String(c.res.status),
     });
-    metrics.seconds.observe({ method: c.req.method, route }, seconds);
+    metrics.seconds.observe({ method, route }, seconds);
     if (c.res.status >= 500) {
       c.get("log").warn("request answered with a server error", {
         method: c.req.method,
