@@ -23,7 +23,10 @@ import {
   errorFields,
   type Logger,
 } from "../observability/logger.ts";
-import { generatePassphrase } from "../security/passphrase.ts";
+import {
+  generatePassphrase,
+  promptPassphrase,
+} from "../security/passphrase.ts";
 import {
   dataDirLayout,
   isInitialised,
@@ -67,10 +70,15 @@ export async function serve(
   let passphrase = options.init && !(await isInitialised(config.dataDir))
     ? await firstStart(config, options.init, log)
     : null;
-  passphrase ??= (await findPassphrase({
-    passphraseFile: config.passphraseFile,
-    prompt: true,
-  }))?.passphrase ?? null;
+  let typed = false;
+  if (passphrase === null) {
+    const found = await findPassphrase({
+      passphraseFile: config.passphraseFile,
+      prompt: true,
+    });
+    passphrase = found?.passphrase ?? null;
+    typed = found?.source === "prompt";
+  }
   if (passphrase === null && options.init) {
     passphrase = await readGenerated(layout.generatedPassphrase, log);
   }
@@ -81,6 +89,7 @@ export async function serve(
     node = await startNode(config, {
       log,
       passphrase,
+      ...(typed ? { retryPassphrase: askAgain() } : {}),
       faultInjection,
       exit: (code, reason) => {
         log.error("exiting after escalation", { code, reason });
@@ -135,6 +144,24 @@ export async function serve(
   removeGuards();
   log.info("stopped", { code });
   return code;
+}
+
+/** Times a passphrase typed at start is asked for in all before giving up. */
+const START_PASSPHRASE_TRIES = 3;
+
+/**
+ * After a wrong passphrase typed at the terminal: says so and asks again,
+ * up to {@linkcode START_PASSPHRASE_TRIES} entries in all (null then, or
+ * when nothing is typed).
+ */
+function askAgain(): () => Promise<string | null> {
+  let tries = 1;
+  return async () => {
+    if (tries >= START_PASSPHRASE_TRIES) return null;
+    tries++;
+    complain("That passphrase does not unlock this node's keys; try again.");
+    return await promptPassphrase() || null;
+  };
 }
 
 /** Initialises the data directory; resolves with the passphrase it used. */

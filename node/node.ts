@@ -100,6 +100,11 @@ export async function startNode(
     log: Logger;
     exit: ExitHandler;
     passphrase: string | null;
+    /**
+     * Asked for another passphrase after a wrong one (a terminal prompt);
+     * null, or no function, gives up with {@linkcode WrongPassphraseAtStart}.
+     */
+    retryPassphrase?: () => Promise<string | null>;
     /** Chaos tests only (`MIRANDA_FAULT_INJECTION`); off when absent. */
     faultInjection?: FaultInjection | null;
   },
@@ -137,13 +142,17 @@ export async function startNode(
       (error) => log.warn("re-encryption paused", errorFields(error)),
     );
   };
-  if (options.passphrase !== null) {
-    const unsealed = await vault.unsealWithPassphrase(options.passphrase);
-    if (!unsealed.ok) {
+  let passphrase = options.passphrase;
+  while (passphrase !== null) {
+    if ((await vault.unsealWithPassphrase(passphrase)).ok) {
+      afterUnseal();
+      break;
+    }
+    passphrase = await options.retryPassphrase?.() ?? null;
+    if (passphrase === null) {
       await store.close();
       throw new WrongPassphraseAtStart();
     }
-    afterUnseal();
   }
 
   readiness.register(

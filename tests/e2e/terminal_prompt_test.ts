@@ -41,7 +41,7 @@ async function interrupt(terminal: Terminal): Promise<Deno.CommandStatus> {
   return await terminal.status;
 }
 
-Deno.test("start on a terminal: a new passphrase is asked twice (again when the repeat differs), never echoed, and unseals without a third question; a restart asks once", async () => {
+Deno.test("start on a terminal: a new passphrase is asked twice (again when the repeat differs), never echoed, and unseals without a third question; a restart asks once, again after a wrong one, three times at most", async () => {
   const dir = await tempDir();
   try {
     const dataDir = `${dir}/data`;
@@ -77,12 +77,35 @@ Deno.test("start on a terminal: a new passphrase is asked twice (again when the 
       assert.equal((await interrupt(again)).code, 0, again.output());
     }
     {
+      await using mistyped = startOnTerminal(dataDir);
+      await mistyped.waitFor(/(^|\n)Miranda passphrase: /);
+      await mistyped.type("not the passphrase\r");
+      const again = await mistyped.waitFor(
+        /does not unlock this node's keys; try again\.\s+Miranda passphrase: /,
+      );
+      await mistyped.type(`${PASSPHRASE}\r`);
+      assert.equal(
+        await readyz(mistyped, again.index + again[0].length),
+        200,
+        mistyped.output(),
+      );
+      assert.ok(!mistyped.output().includes("not the passphrase"));
+      assert.equal((await interrupt(mistyped)).code, 0, mistyped.output());
+    }
+    {
       await using wrong = startOnTerminal(dataDir);
-      await wrong.waitFor(/(^|\n)Miranda passphrase: /);
-      await wrong.type("not the passphrase\r");
+      let from = 0;
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const asked = await wrong.waitFor(/(^|\n)Miranda passphrase: /, {
+          from,
+        });
+        from += asked.index + asked[0].length;
+        await wrong.type(`wrong ${attempt}\r`);
+      }
       const status = await wrong.status;
       assert.equal(status.code, 1, wrong.output());
-      assert.match(wrong.output(), /passphrase/i);
+      assert.equal(wrong.output().match(/try again/g)?.length, 2);
+      assert.match(wrong.output(), /miranda: The passphrase does not unlock/);
       assert.doesNotMatch(wrong.output(), /Miranda listening on/);
     }
   } finally {
