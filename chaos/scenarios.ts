@@ -374,6 +374,19 @@ export async function fuzzing(scale: Scale): Promise<AccountingRow> {
   await node.createTopic("fuzz");
   const pid = node.server!.child.pid;
   const rss: number[] = [await rssMiB(pid)];
+  // What the node keeps (V8's live heap, metric series) beside what the
+  // process holds: RSS rises while V8 sizes its heap to the load.
+  const heap: number[] = [];
+  const series: number[] = [];
+  const sampleMetrics = async () => {
+    const text = await node.metrics();
+    heap.push(metricSum(text, "nodejs_heap_size_used_bytes") / 2 ** 20);
+    series.push(
+      text.split("\n").filter((line) => line !== "" && !line.startsWith("#"))
+        .length,
+    );
+  };
+  await sampleMetrics();
   const seed = Date.now() % 2 ** 31;
   const failures: string[] = [];
   const statuses = new Map<number, number>();
@@ -391,8 +404,11 @@ export async function fuzzing(scale: Scale): Promise<AccountingRow> {
       statuses.set(s, (statuses.get(s) ?? 0) + n);
     }
     rss.push(await rssMiB(pid));
+    await sampleMetrics();
   }
   for (const failure of failures.slice(0, 20)) report(`  fuzz: ${failure}`);
+  const path = (values: number[]) =>
+    values.map((v) => v.toFixed(0)).join(" → ");
   return {
     scenario: `fuzz (${sent} requests, seed ${seed})`,
     accepted: 0,
@@ -402,9 +418,9 @@ export async function fuzzing(scale: Scale): Promise<AccountingRow> {
     seconds: (performance.now() - started) / 1000,
     notes: `broken answers ${failures.length}; statuses ${
       JSON.stringify(Object.fromEntries(statuses))
-    }; RSS MiB per 2,000 ${
-      rss.map((r) => r.toFixed(0)).join(" → ")
-    }; process up ${node.running}`,
+    }; RSS MiB per 2,000 ${path(rss)}; V8 heap used MiB ${
+      path(heap)
+    }; metric series ${path(series)}; process up ${node.running}`,
   };
 }
 
