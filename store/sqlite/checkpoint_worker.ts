@@ -5,6 +5,20 @@
  * node's event loop. Passive checkpoints wait for no lock and block no
  * reader or writer.
  *
+ * Under steady writes a passive checkpoint never catches up with the end of
+ * the WAL, and SQLite starts the WAL file over only once every frame in it
+ * has been copied: the file would grow for as long as the writes go on
+ * (5.4 GB for a 634 MB database after a million events at full rate, and a
+ * restart after `kill -9` then reads all of it). So once the WAL holds more
+ * than `restartFrames` frames and a passive checkpoint has copied nearly all
+ * of them, it is followed at once by a `RESTART` one, which copies the few
+ * frames written meanwhile under the write lock, so that the next commit
+ * starts the WAL from its beginning. It
+ * waits up to 100 ms (on this thread) for a gap between the node's commits;
+ * a commit that comes while it holds the lock waits for it (a few ms, once
+ * per `restartFrames` written). Failing that it does what a passive one
+ * does, and the next tick tries again.
+ *
  * @module
  */
 
@@ -16,7 +30,18 @@ const scope = self as unknown as {
   postMessage(message: CheckpointerReply): void;
 };
 
+/** How long a `RESTART` checkpoint waits for the write lock, in ms. */
+const RESTART_WAIT_MS = 100;
+
+/**
+ * Frames a passive checkpoint may have left uncopied for a `RESTART` to
+ * follow it: more, and the restart would copy them under the write lock
+ * while the node's commits wait.
+ */
+const RESTART_BEHIND_FRAMES = 1_000;
+
 let db: DatabaseSync | null = null;
+let restartFrames = Infinity;
 let timer: ReturnType<typeof setInterval> | undefined;
 /** The last checkpoint failed (e.g. the disk is full); said once per spell. */
 let failing = false;
@@ -24,7 +49,18 @@ let failing = false;
 function checkpoint(): void {
   if (db === null) return;
   try {
-    db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    const passive = db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
+    const frames = Number(passive?.["log"]);
+    const behind = frames - Number(passive?.["checkpointed"]);
+    if (frames > restartFrames && behind <= RESTART_BEHIND_FRAMES) {
+      // Waits (on this thread) for a gap between the node's commits.
+      db.exec(`PRAGMA busy_timeout = ${RESTART_WAIT_MS}`);
+      try {
+        db.exec("PRAGMA wal_checkpoint(RESTART)");
+      } finally {
+        db.exec("PRAGMA busy_timeout = 0");
+      }
+    }
     if (failing) scope.postMessage({ type: "recovered" });
     failing = false;
   } catch (error) {
@@ -48,6 +84,7 @@ scope.onmessage = (event) => {
       // the next tick instead of waiting.
       db.exec("PRAGMA busy_timeout = 0");
       failing = request.failing;
+      restartFrames = request.restartFrames;
       timer = setInterval(checkpoint, request.intervalMs);
       scope.postMessage({ type: "started" });
     } catch (error) {

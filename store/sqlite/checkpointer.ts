@@ -4,7 +4,10 @@
  * event loop: measured here, a commit that usually takes 0.02 ms then takes
  * 7–10 ms, the p99.9 of every request behind it. While the store writes, a
  * worker with its own connection checkpoints instead and the automatic
- * checkpoint is off.
+ * checkpoint is off. Past `WAL_RESTART_FRAMES` the worker also makes SQLite
+ * start the WAL over, which steady writes would otherwise never let it do
+ * (see `checkpoint_worker.ts`), and the store cuts the file back to that
+ * size.
  *
  * The worker is started by the first write and retired, after one last
  * checkpoint, once nothing has been written for a while (a worker isolate
@@ -23,6 +26,8 @@ export type CheckpointerRequest =
     type: "start";
     path: string;
     intervalMs: number;
+    /** A WAL with more frames than this is started over after a checkpoint. */
+    restartFrames: number;
     /** Checkpoints were failing: the first success is reported as `recovered`. */
     failing: boolean;
   }
@@ -49,6 +54,11 @@ export interface Checkpointer {
 
 /** How often the worker checkpoints by default, in ms. */
 export const CHECKPOINT_INTERVAL_MS = 250;
+/**
+ * WAL frames (pages) beyond which the worker makes SQLite start the WAL
+ * over, by default: 16,384, 64 MiB at SQLite's 4 KiB pages.
+ */
+export const WAL_RESTART_FRAMES = 16_384;
 /** How long without a write before the worker is retired, by default, in ms. */
 export const CHECKPOINT_IDLE_MS = 10_000;
 /** How long a stopping worker gets for its last checkpoint, in ms. */
@@ -57,6 +67,8 @@ const STOP_BOUND_MS = 5_000;
 /** What {@linkcode startCheckpointer} reports to the store. */
 export interface CheckpointerOptions {
   intervalMs?: number;
+  /** See {@linkcode WAL_RESTART_FRAMES}. */
+  restartFrames?: number;
   idleMs?: number;
   /**
    * Whether SQLite must checkpoint inline: true while no worker is running
@@ -81,6 +93,7 @@ export function startCheckpointer(
 ): Checkpointer {
   const intervalMs = options.intervalMs ?? CHECKPOINT_INTERVAL_MS;
   const idleMs = options.idleMs ?? CHECKPOINT_IDLE_MS;
+  const restartFrames = options.restartFrames ?? WAL_RESTART_FRAMES;
   let worker: Worker | null = null;
   let started = false;
   let failing = false;
@@ -133,6 +146,7 @@ export function startCheckpointer(
         type: "start",
         path,
         intervalMs,
+        restartFrames,
         failing,
       } satisfies CheckpointerRequest,
     );

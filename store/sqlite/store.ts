@@ -37,7 +37,7 @@ import type {
 } from "../mod.ts";
 import { openSqlite } from "./open.ts";
 import { WalSync } from "./wal_sync.ts";
-import { startCheckpointer } from "./checkpointer.ts";
+import { startCheckpointer, WAL_RESTART_FRAMES } from "./checkpointer.ts";
 import type { Logger } from "../../observability/logger.ts";
 import {
   EVENT_KIND,
@@ -121,6 +121,10 @@ export function openSqliteStore(
   } = {},
 ): Store {
   const db: DatabaseSync = openSqlite(path);
+  // When the checkpointer makes SQLite start the WAL over, the file is cut
+  // back to this size instead of keeping its peak.
+  const pageSize = Number(db.prepare("PRAGMA page_size").get()!["page_size"]);
+  db.exec(`PRAGMA journal_size_limit = ${WAL_RESTART_FRAMES * pageSize}`);
   let open = true;
   const sql = prepareAll(db);
   // Prepared once: `exec` would parse them again on every transaction.
