@@ -26,6 +26,7 @@ import { type Sink, type SinkStats, wallNow } from "../sink.ts";
 import { percentile } from "../stats.ts";
 import { makeBody, runWrk } from "../wrk.ts";
 import { wrkDetail, wrkMissing } from "./baselines.ts";
+import { SQLITE_FILE } from "../../store/sqlite/open.ts";
 
 const MB = 1024 * 1024;
 
@@ -551,6 +552,9 @@ const recovery: Scenario = {
     const filled = await fill(ctx, m, "bench-backlog", ctx.sizes.memoryBacklog);
     await sleep(2_000);
     const rss = await m.rss();
+    // A restart reads the whole WAL again, so its size is part of the figure.
+    const walMB = (await Deno.stat(`${m.dataDir}/${SQLITE_FILE}-wal`)).size /
+      MB;
     const ms = await m.killAndRecover();
     return {
       memory_backlog: {
@@ -562,7 +566,11 @@ const recovery: Scenario = {
       },
       recovery: {
         value: ms / 1000,
-        detail: { backlog: filled.accepted, rssAfterMB: (await m.rss()) / MB },
+        detail: {
+          backlog: filled.accepted,
+          walMB,
+          rssAfterMB: (await m.rss()) / MB,
+        },
       },
     };
   },
