@@ -21,6 +21,11 @@ export const OPENED_BYTES_MAX = 16 * 1024 * 1024;
 /** Decrypted events by seq, for one cipher at a time. */
 export class OpenedEvents {
   #events = new Map<number, EventRecord>();
+  // Seqs in the order they were kept, oldest at `#head`: iterating the map
+  // from its start to find the oldest would step over every entry deleted
+  // since V8 last compacted it (~1.7 µs per event kept, against ~0.1).
+  #order: number[] = [];
+  #head = 0;
   #bytes = 0;
   #owner: Cipher | null = null;
   readonly #maxEvents: number;
@@ -51,22 +56,26 @@ export class OpenedEvents {
     }
     if (this.#events.has(event.seq)) return;
     this.#events.set(event.seq, event);
+    this.#order.push(event.seq);
     this.#bytes += weight(event);
-    if (this.#events.size <= this.#maxEvents && this.#bytes <= this.#maxBytes) {
-      return;
-    }
-    for (const [seq, old] of this.#events) {
+    while (
+      this.#events.size > this.#maxEvents || this.#bytes > this.#maxBytes
+    ) {
+      const seq = this.#order[this.#head++]!;
+      this.#bytes -= weight(this.#events.get(seq)!);
       this.#events.delete(seq);
-      this.#bytes -= weight(old);
-      if (
-        this.#events.size <= this.#maxEvents && this.#bytes <= this.#maxBytes
-      ) break;
+    }
+    if (this.#head > 1_024 && this.#head * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#head);
+      this.#head = 0;
     }
   }
 
   /** Drops every event kept (the node sealing). */
   clear(): void {
     this.#events.clear();
+    this.#order = [];
+    this.#head = 0;
     this.#bytes = 0;
     this.#owner = null;
   }

@@ -52,3 +52,21 @@ Deno.test("opened events: bounded by bytes, a new cipher starts empty, and clear
   assert.equal(kept.size, 0);
   assert.equal(kept.get(next, 5), undefined);
 });
+
+Deno.test("opened events: over many turnovers (out of seq order, with repeats) exactly the newest kept remain, in the order they were kept", () => {
+  const c = cipher();
+  const kept = new OpenedEvents(100, 1 << 30);
+  // Couriers open older events too: seqs arrive out of order, some twice.
+  const order: number[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    const seq = i % 7 === 0 ? i - 50 : i;
+    kept.set(c, event(seq));
+    if (!order.includes(seq) || seq === i) order.push(seq);
+  }
+  const distinct = [...new Set(order)];
+  const newest = new Set(distinct.slice(-100));
+  assert.equal(kept.size, 100);
+  for (const seq of distinct) {
+    assert.equal(kept.get(c, seq) !== undefined, newest.has(seq), `seq ${seq}`);
+  }
+});
