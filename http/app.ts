@@ -25,6 +25,7 @@ import { requestId } from "./middleware/request_id.ts";
 import { sealedGuard } from "./middleware/sealed_guard.ts";
 import { type ProblemCode, ProblemError, problemResponse } from "./problem.ts";
 import { opsRoutes } from "./routes/ops.ts";
+import { HTTP_METHODS } from "./methods.ts";
 
 /** What the HTTP layer needs from the rest of the node. */
 export interface AppDeps {
@@ -39,16 +40,6 @@ export interface AppDeps {
   /** Further route groups mounted at the root, in order. */
   routes?: readonly Hono<AppEnv>[];
 }
-
-const METHODS = [
-  "GET",
-  "HEAD",
-  "POST",
-  "PUT",
-  "PATCH",
-  "DELETE",
-  "OPTIONS",
-] as const;
 
 /** Builds the Hono app serving Miranda's HTTP surface. */
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -122,7 +113,8 @@ function methodIndex(app: Hono<AppEnv>): (path: string) => string[] {
   for (const route of app.routes) {
     if (route.method !== "ALL") router.add(route.method, route.path, true);
   }
-  return (path) => METHODS.filter((m) => router.match(m, path)[0].length > 0);
+  return (path) =>
+    HTTP_METHODS.filter((m) => router.match(m, path)[0].length > 0);
 }
 
 function codeForStatus(status: number): ProblemCode {

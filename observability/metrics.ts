@@ -14,23 +14,6 @@ export interface HttpMetrics {
   seconds: client.Histogram<"method" | "route">;
 }
 
-// The methods a label may name; any other (HTTP allows made-up ones) counts
-// as "other", so a client cannot add a series per request.
-const METHOD_LABELS = new Set([
-  "GET",
-  "HEAD",
-  "POST",
-  "PUT",
-  "PATCH",
-  "DELETE",
-  "OPTIONS",
-]);
-
-/** The `method` label for a request's method: a standard one, else `other`. */
-export function methodLabel(method: string): string {
-  return METHOD_LABELS.has(method) ? method : "other";
-}
-
 /** Creates a registry with process and runtime metrics (`collectDefaultMetrics`). */
 export function createRegistry(
   options: { defaultMetrics?: boolean } = {},

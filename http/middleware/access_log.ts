@@ -9,7 +9,15 @@
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { AppEnv } from "../env.ts";
-import { type HttpMetrics, methodLabel } from "../../observability/metrics.ts";
+import type { HttpMetrics } from "../../observability/metrics.ts";
+import { HTTP_METHODS } from "../methods.ts";
+
+const SERVED: ReadonlySet<string> = new Set(HTTP_METHODS);
+
+/** The `method` label: a method Miranda serves, else `other`. */
+function methodLabel(method: string): string {
+  return SERVED.has(method) ? method : "other";
+}
 
 /** Middleware recording `miranda_http_requests_total` and `miranda_http_request_seconds`. */
 export function accessLog(metrics: HttpMetrics): MiddlewareHandler<AppEnv> {
