@@ -11,9 +11,9 @@ async function eventually(what: string, check: () => boolean): Promise<void> {
 }
 
 /** A WAL database with a table `t` and no automatic checkpoint, removed after `fn`. */
-async function withWalDatabase(
-  fn: (db: DatabaseSync, path: string) => Promise<void>,
-): Promise<void> {
+async function withWalDatabase<T>(
+  fn: (db: DatabaseSync, path: string) => Promise<T>,
+): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "miranda-ckpt-" });
   const path = `${dir}/miranda.db`;
   const db = new DatabaseSync(path);
@@ -21,7 +21,7 @@ async function withWalDatabase(
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA wal_autocheckpoint = 0");
     db.exec("CREATE TABLE t (a INTEGER PRIMARY KEY, b BLOB)");
-    await fn(db, path);
+    return await fn(db, path);
   } finally {
     db.close();
     await Deno.remove(dir, { recursive: true });
@@ -149,8 +149,7 @@ async function steadyWrites(
   restartFrames: number,
   commits: number,
 ): Promise<{ walBytes: number; rows: number; integrity: string }> {
-  let result = { walBytes: 0, rows: 0, integrity: "" };
-  await withWalDatabase(async (db, path) => {
+  return await withWalDatabase(async (db, path) => {
     // As the store: commits wait for a restart's brief hold of the lock,
     // and a started-over WAL file is cut back to the limit.
     db.exec("PRAGMA busy_timeout = 5000");
@@ -179,7 +178,7 @@ async function steadyWrites(
       await checkpointer.close();
     }
     assert.deepEqual(failures, []);
-    result = {
+    return {
       walBytes: (await Deno.stat(`${path}-wal`)).size,
       rows: Number(db.prepare("SELECT COUNT(*) AS n FROM t").get()?.["n"]),
       integrity: String(
@@ -187,7 +186,6 @@ async function steadyWrites(
       ),
     };
   });
-  return result;
 }
 
 Deno.test("checkpointer: under steady writes the WAL is started over once it passes restartFrames, so it stays near that size; with passive checkpoints alone it grows with every commit", async () => {
