@@ -282,7 +282,6 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       topic: topic.name,
       reply: topic.ack === "received" ? null : msg.reply,
     };
-    deps.store.events.prepare(pending.event);
     state.batch.push(pending);
     if (event.idempotencyKey !== null) {
       state.pendingKeys.set(`${topic.id}\n${event.idempotencyKey}`, id);

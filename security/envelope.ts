@@ -20,19 +20,33 @@
  * calling thread. For records of a few hundred bytes that costs the
  * JavaScript thread what WebCrypto's `encrypt` does, a quarter less CPU in
  * all, and no wait for WebCrypto's thread pool (which, on a busy machine,
- * held group commits up; `bench/probes/seal_costs.ts`).
+ * held group commits up; `bench/probes/seal_costs.ts`). Batches of
+ * {@linkcode WORKER_BATCH_MIN} records or more ({@link Keyring.sealMany},
+ * a group commit's events) are sealed on a worker thread instead
+ * (`security/worker_sealer.ts`), which holds the data keys it was given
+ * until the keyring is wiped.
  *
  * @module
  */
 
-import { createCipheriv, createDecipheriv, KeyObject } from "node:crypto";
+import { createDecipheriv, KeyObject } from "node:crypto";
+import {
+  HEADER_LENGTH,
+  NONCE_OFFSET,
+  SEALED_FORMAT_VERSION,
+  sealedLength,
+  sealRecordInto,
+  TAG_LENGTH,
+} from "./sealed_record.ts";
+import { WorkerSealer, type WorkerSealerOptions } from "./worker_sealer.ts";
 
-/** Version byte of the sealed record layout. */
-export const SEALED_FORMAT_VERSION = 1;
+export { SEALED_FORMAT_VERSION };
 
-const HEADER_LENGTH = 1 + 4 + 12;
-const NONCE_OFFSET = 5;
-const TAG_LENGTH = 16;
+/**
+ * The fewest records {@link Keyring.sealMany} sends to the seal worker: a
+ * round trip costs the calling thread about what sealing a handful does.
+ */
+export const WORKER_BATCH_MIN = 8;
 
 /** Where a sealed record belongs; both parts are bound into the ciphertext. */
 export interface RecordRef {
@@ -131,6 +145,15 @@ interface VaultKeys {
 /** The one slot all views of a keyring share; `keys` is null once wiped. */
 interface Vault {
   keys: VaultKeys | null;
+  /** The seal worker's client, made by the first batch big enough. */
+  sealer: WorkerSealer | null;
+  sealerOptions: WorkerSealerOptions;
+}
+
+/** A record for {@link Keyring.sealMany}. */
+export interface SealRequest {
+  plaintext: Uint8Array;
+  ref: RecordRef;
 }
 
 const encoder = new TextEncoder();
@@ -192,6 +215,10 @@ function cipherKey(keys: VaultKeys, keyId: number): KeyObject | undefined {
   return key;
 }
 
+function countSeals(keys: VaultKeys, keyId: number, count: number): void {
+  keys.sealCounts.set(keyId, (keys.sealCounts.get(keyId) ?? 0) + count);
+}
+
 function readU32(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) |
     (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
@@ -205,8 +232,14 @@ export class Keyring {
   #vault: Vault;
   readonly #activeKeyId: number;
 
-  /** Takes ownership of unwrapped keys; the active key must be among them. */
-  constructor(material: KeyringMaterial) {
+  /**
+   * Takes ownership of unwrapped keys; the active key must be among them.
+   * `sealWorker` is for tests (another worker module, a shorter idle time).
+   */
+  constructor(
+    material: KeyringMaterial,
+    options: { sealWorker?: WorkerSealerOptions } = {},
+  ) {
     if (!material.dataKeys.has(material.activeKeyId)) {
       throw new RangeError(
         `Active data key ${material.activeKeyId} is not among the data keys`,
@@ -220,6 +253,8 @@ export class Keyring {
         rootKey: material.rootKey,
         sealCounts: new Map(),
       },
+      sealer: null,
+      sealerOptions: options.sealWorker ?? {},
     };
     this.#activeKeyId = material.activeKeyId;
   }
@@ -260,25 +295,60 @@ export class Keyring {
     }
   }
 
+  /**
+   * Encrypts many records under the active key, each bound to its `ref`:
+   * {@link Keyring.seal} for each, on a worker thread when there are
+   * {@linkcode WORKER_BATCH_MIN} or more (here when the worker fails).
+   * Rejects with {@link SealedError} when the keyring is wiped first.
+   */
+  sealMany(
+    records: readonly SealRequest[],
+  ): Promise<Uint8Array<ArrayBuffer>[]> {
+    try {
+      const keys = this.#open("seal");
+      const keyId = this.#activeKeyId;
+      countSeals(keys, keyId, records.length);
+      if (records.length < WORKER_BATCH_MIN) {
+        return Promise.resolve(this.#sealHere(keys, records));
+      }
+      const vault = this.#vault;
+      vault.sealer ??= new WorkerSealer(vault.sealerOptions);
+      const jobs = records.map(({ plaintext, ref }) => ({
+        plaintext,
+        aad: encodeRecordRef(ref.kind, ref.id),
+      }));
+      return vault.sealer.seal(keyId, keys.dataKeys.get(keyId)!, jobs).catch(
+        () => this.#sealHere(this.#open("seal"), records),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   #seal(plaintext: Uint8Array, aad: RecordRef): Uint8Array<ArrayBuffer> {
     const keys = this.#open("seal");
+    countSeals(keys, this.#activeKeyId, 1);
+    return this.#sealHere(keys, [{ plaintext, ref: aad }])[0]!;
+  }
+
+  /** Seals on this thread under the active key (already counted). */
+  #sealHere(
+    keys: VaultKeys,
+    records: readonly SealRequest[],
+  ): Uint8Array<ArrayBuffer>[] {
     const keyId = this.#activeKeyId;
     const key = cipherKey(keys, keyId)!;
-    const out = new Uint8Array(HEADER_LENGTH + plaintext.length + TAG_LENGTH);
-    out[0] = SEALED_FORMAT_VERSION;
-    new DataView(out.buffer).setUint32(1, keyId);
-    const nonce = crypto.getRandomValues(
-      out.subarray(NONCE_OFFSET, HEADER_LENGTH),
-    );
-    keys.sealCounts.set(keyId, (keys.sealCounts.get(keyId) ?? 0) + 1);
-    const cipher = createCipheriv("aes-256-gcm", key, nonce);
-    cipher.setAAD(encodeRecordRef(aad.kind, aad.id));
-    const body = cipher.update(plaintext);
-    out.set(body, HEADER_LENGTH);
-    // GCM is a stream mode: `update` gave every byte, `final` gives none.
-    out.set(cipher.final(), HEADER_LENGTH + body.length);
-    out.set(cipher.getAuthTag(), HEADER_LENGTH + plaintext.length);
-    return out;
+    return records.map(({ plaintext, ref }) => {
+      const out = new Uint8Array(sealedLength(plaintext.length));
+      sealRecordInto(
+        out,
+        keyId,
+        key,
+        plaintext,
+        encodeRecordRef(ref.kind, ref.id),
+      );
+      return out;
+    });
   }
 
   /** Decrypts a record sealed for `aad`; throws {@link DecryptError} otherwise. */
@@ -388,6 +458,13 @@ export class Keyring {
     this.#vault.keys?.dataKeys.clear();
     this.#vault.keys?.cipherKeys.clear();
     this.#vault.keys = null;
+    this.#vault.sealer?.close(new SealedError("seal"));
+    this.#vault.sealer = null;
+  }
+
+  /** Whether a seal worker holds keys now (for tests and probes). */
+  get sealWorkerRunning(): boolean {
+    return this.#vault.sealer?.running ?? false;
   }
 
   #open(operation: string): VaultKeys {

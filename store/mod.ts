@@ -15,6 +15,10 @@ import type { RecordRef } from "../security/envelope.ts";
 /** The encryption API the stores use: the unsealed keyring, or an error when sealed. */
 export interface Cipher {
   seal(plaintext: Uint8Array, ref: RecordRef): Promise<Uint8Array>;
+  /** Seals many records, each bound to its `ref`, in order (a batch's events). */
+  sealMany(
+    records: readonly { plaintext: Uint8Array; ref: RecordRef }[],
+  ): Promise<Uint8Array[]>;
   open(ciphertext: Uint8Array, ref: RecordRef): Promise<Uint8Array>;
   /** The data key new records are sealed under. */
   readonly activeKeyId: number;
@@ -414,12 +418,6 @@ export type EventMeta = Omit<EventRecord, "headers" | "body">;
 
 /** The event log. Headers and body are sealed (kind `event`, id = event id). */
 export interface EventStore {
-  /**
-   * Starts sealing an event before it is appended, so the encryption runs
-   * while the batch fills. Optional speed-up: `append` seals whatever was not
-   * prepared. Never throws; a failure shows in `append`.
-   */
-  prepare(event: NewEvent): void;
   /** Appends a batch in one transaction (one fsync); returns the seq of each, in order. */
   append(events: readonly NewEvent[]): Promise<number[]>;
   /** The id of an event with this idempotency key on the topic, received at or after `since`. */

@@ -413,41 +413,26 @@ export function pipelineStores(
     }
   }
 
-  // Seals started by `prepare`, by event object, so `append` finds them done.
-  const prepared = new WeakMap<
-    NewEvent,
-    Promise<{ keyId: number; ciphertext: Uint8Array }>
-  >();
-  const sealEvent = async (event: NewEvent) => {
-    const c = cipher();
-    const ciphertext = await c.seal(encodePayload(event), {
-      kind: EVENT_KIND,
-      id: event.id,
-    });
-    return { keyId: c.activeKeyId, ciphertext };
-  };
-
   // The tail of the append queue: resolves when the last append has committed.
   let appendQueue: Promise<void> = Promise.resolve();
 
   const events: EventStore = {
-    prepare(event) {
-      const sealing = sealEvent(event);
-      // A failure (sealed meanwhile) surfaces in `append`; never unhandled here.
-      sealing.catch(() => {});
-      prepared.set(event, sealing);
-    },
     async append(batch) {
       if (batch.length === 0) return [];
-      // Seal first, all at once: the write lock is held only for the inserts.
-      const sealing = Promise.all(
-        batch.map((event) => {
-          const early = prepared.get(event);
-          prepared.delete(event);
-          // A seal that failed early (the node was sealed then) is tried again.
-          return early?.catch(() => sealEvent(event)) ?? sealEvent(event);
-        }),
-      );
+      // Seal first, all at once (on the seal worker when the batch is big
+      // enough): the write lock is held only for the inserts.
+      let sealing: Promise<{ keyId: number; ciphertexts: Uint8Array[] }>;
+      try {
+        const c = cipher();
+        sealing = c.sealMany(
+          batch.map((event) => ({
+            plaintext: encodePayload(event),
+            ref: { kind: EVENT_KIND, id: event.id },
+          })),
+        ).then((ciphertexts) => ({ keyId: c.activeKeyId, ciphertexts }));
+      } catch (error) {
+        sealing = Promise.reject(error);
+      }
       // Concurrent appends commit in call order, so seqs follow acceptance.
       const turn = appendQueue;
       const done = Promise.withResolvers<void>();
@@ -475,8 +460,8 @@ export function pipelineStores(
                 event.sender,
                 event.receivedAt,
                 event.idempotencyKey,
-                sealed[i]!.keyId,
-                sealed[i]!.ciphertext,
+                sealed.keyId,
+                sealed.ciphertexts[i]!,
               ).lastInsertRowid,
             )
           )

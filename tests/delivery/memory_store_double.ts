@@ -78,7 +78,6 @@ export class MemoryStoreDouble {
   }
 
   readonly events: EventStore = {
-    prepare: () => {},
     append: (events: readonly NewEvent[]) => {
       const seqs = events.map((event) => {
         const seq = this.log.length + 1;

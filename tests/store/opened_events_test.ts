@@ -4,6 +4,7 @@ import type { Cipher, EventRecord } from "../../store/mod.ts";
 
 const cipher = (): Cipher => ({
   seal: () => Promise.reject(new Error("not used")),
+  sealMany: () => Promise.reject(new Error("not used")),
   open: () => Promise.reject(new Error("not used")),
   activeKeyId: 1,
   sealed: false,

@@ -382,6 +382,7 @@ Deno.test("sqlite store: event batches, deliveries and dead letters are answered
 function countingCipher(keyring: Keyring, onOpen: () => void): Cipher {
   return {
     seal: (plaintext, ref) => keyring.seal(plaintext, ref),
+    sealMany: (records) => keyring.sealMany(records),
     open: (ciphertext, ref) => {
       onOpen();
       return keyring.open(ciphertext, ref);

@@ -1,0 +1,162 @@
+/**
+ * Seals batches of records on a worker thread (`security/seal_worker.ts`):
+ * a group commit's records cross as one packed buffer and come back as
+ * another, so the node's thread spends ~2 µs per record on packing where
+ * sealing it there costs ~10 µs (`deno run -A bench/probes/seal_costs.ts`).
+ * Only worth it for batches: one round trip costs the thread more than a
+ * few seals, so the keyring seals small batches itself.
+ *
+ * The worker (an isolate of its own) starts with the first batch, holds
+ * only the data keys batches have named, and is retired after a quiet spell
+ * (it suggests, this side decides, so no batch is ever lost to it) or at
+ * once by {@linkcode WorkerSealer.close}, which the keyring's wipe calls.
+ * A batch the worker cannot seal rejects; the keyring then seals it itself.
+ *
+ * @module
+ */
+
+import type { FromSealWorker, ToSealWorker } from "./seal_protocol.ts";
+import { sealedLength } from "./sealed_record.ts";
+
+/** One record to seal: its plaintext and its encoded record reference. */
+export interface SealJob {
+  plaintext: Uint8Array;
+  aad: Uint8Array;
+}
+
+/** How the worker is run; the default serves the node, the rest is for tests. */
+export interface WorkerSealerOptions {
+  /** The worker's module; `security/seal_worker.ts` by default. */
+  workerUrl?: string;
+  /** How long the worker stays without batches before it is retired (10 s). */
+  idleMs?: number;
+}
+
+interface Waiting {
+  resolve(output: ArrayBuffer): void;
+  reject(error: Error): void;
+}
+
+/** Seals packed batches on a worker started when needed. */
+export class WorkerSealer {
+  readonly #workerUrl: string;
+  readonly #idleMs: number;
+  #worker: Worker | null = null;
+  #keysSent = new Set<number>();
+  #waiting = new Map<number, Waiting>();
+  #nextId = 1;
+
+  /** A sealer with no worker yet. */
+  constructor(options: WorkerSealerOptions = {}) {
+    this.#workerUrl = options.workerUrl ??
+      new URL("./seal_worker.ts", import.meta.url).href;
+    this.#idleMs = options.idleMs ?? 10_000;
+  }
+
+  /** Whether a worker is running now (none before the first batch and once retired). */
+  get running(): boolean {
+    return this.#worker !== null;
+  }
+
+  /** Seals `jobs` under data key `keyId`; sealed records in order. */
+  async seal(
+    keyId: number,
+    key: CryptoKey,
+    jobs: readonly SealJob[],
+  ): Promise<Uint8Array<ArrayBuffer>[]> {
+    let inputLength = 0;
+    let outputLength = 0;
+    for (const job of jobs) {
+      inputLength += 8 + job.aad.length + job.plaintext.length;
+      outputLength += sealedLength(job.plaintext.length);
+    }
+    const input = new Uint8Array(inputLength);
+    const view = new DataView(input.buffer);
+    let at = 0;
+    for (const { aad, plaintext } of jobs) {
+      view.setUint32(at, aad.length);
+      input.set(aad, at + 4);
+      at += 4 + aad.length;
+      view.setUint32(at, plaintext.length);
+      input.set(plaintext, at + 4);
+      at += 4 + plaintext.length;
+    }
+    const worker = this.#worker ?? this.#start();
+    if (!this.#keysSent.has(keyId)) {
+      this.#post(worker, { type: "key", keyId, key });
+      this.#keysSent.add(keyId);
+    }
+    const id = this.#nextId++;
+    const answered = Promise.withResolvers<ArrayBuffer>();
+    this.#waiting.set(id, answered);
+    this.#post(
+      worker,
+      {
+        type: "seal",
+        id,
+        keyId,
+        count: jobs.length,
+        input: input.buffer,
+        outputLength,
+      },
+      [input.buffer],
+    );
+    const output = new Uint8Array(await answered.promise);
+    const sealed: Uint8Array<ArrayBuffer>[] = [];
+    let written = 0;
+    for (const job of jobs) {
+      const size = sealedLength(job.plaintext.length);
+      sealed.push(output.subarray(written, written + size));
+      written += size;
+    }
+    return sealed;
+  }
+
+  /** Ends the worker at once; batches in flight reject with `reason`. */
+  close(reason: Error): void {
+    this.#stop(reason);
+  }
+
+  #start(): Worker {
+    const worker = new Worker(this.#workerUrl, { type: "module" });
+    worker.onmessage = (event: MessageEvent<FromSealWorker>) => {
+      const message = event.data;
+      if (message.type === "idle") {
+        if (this.#waiting.size === 0 && this.#worker === worker) {
+          this.#stop(new Error("The seal worker was retired"));
+        }
+        return;
+      }
+      const waiting = this.#waiting.get(message.id);
+      if (waiting === undefined) return;
+      this.#waiting.delete(message.id);
+      if (message.type === "sealed") {
+        waiting.resolve(message.output);
+      } else {
+        waiting.reject(new Error(`The seal worker failed: ${message.error}`));
+      }
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      if (this.#worker === worker) {
+        this.#stop(new Error(`The seal worker failed: ${event.message}`));
+      }
+    };
+    this.#post(worker, { type: "start", idleMs: this.#idleMs });
+    this.#worker = worker;
+    return worker;
+  }
+
+  #stop(reason: Error): void {
+    this.#worker?.terminate();
+    this.#worker = null;
+    this.#keysSent.clear();
+    const waiting = [...this.#waiting.values()];
+    this.#waiting.clear();
+    for (const { reject } of waiting) reject(reason);
+  }
+
+  #post(worker: Worker, message: ToSealWorker, transfer: Transferable[] = []) {
+    worker.postMessage(message, transfer);
+  }
+}
