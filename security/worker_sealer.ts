@@ -1,8 +1,9 @@
 /**
  * Seals batches of records on a worker thread (`security/seal_worker.ts`):
  * a group commit's records cross as one packed buffer and come back as
- * another, so the node's thread spends ~2 µs per record on packing where
- * sealing it there costs ~10 µs (`deno run -A bench/probes/seal_costs.ts`).
+ * another, so the node's thread spends a few µs per record on packing where
+ * sealing it there costs ~10 µs (`deno run -A bench/probes/seal_costs.ts`
+ * measures both).
  * Only worth it for batches: one round trip costs the thread more than a
  * few seals, so the keyring seals small batches itself.
  *
@@ -83,14 +84,13 @@ export class WorkerSealer {
     }
     const worker = this.#worker ?? this.#start();
     if (!this.#keysSent.has(keyId)) {
-      this.#post(worker, { type: "key", keyId, key });
+      worker.postMessage({ type: "key", keyId, key } satisfies ToSealWorker);
       this.#keysSent.add(keyId);
     }
     const id = this.#nextId++;
     const answered = Promise.withResolvers<ArrayBuffer>();
     this.#waiting.set(id, answered);
-    this.#post(
-      worker,
+    worker.postMessage(
       {
         type: "seal",
         id,
@@ -98,7 +98,7 @@ export class WorkerSealer {
         count: jobs.length,
         input: input.buffer,
         outputLength,
-      },
+      } satisfies ToSealWorker,
       [input.buffer],
     );
     const output = new Uint8Array(await answered.promise);
@@ -142,7 +142,9 @@ export class WorkerSealer {
         this.#stop(new Error(`The seal worker failed: ${event.message}`));
       }
     };
-    this.#post(worker, { type: "start", idleMs: this.#idleMs });
+    worker.postMessage(
+      { type: "start", idleMs: this.#idleMs } satisfies ToSealWorker,
+    );
     this.#worker = worker;
     return worker;
   }
@@ -154,9 +156,5 @@ export class WorkerSealer {
     const waiting = [...this.#waiting.values()];
     this.#waiting.clear();
     for (const { reject } of waiting) reject(reason);
-  }
-
-  #post(worker: Worker, message: ToSealWorker, transfer: Transferable[] = []) {
-    worker.postMessage(message, transfer);
   }
 }

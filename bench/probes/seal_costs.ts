@@ -4,7 +4,9 @@
  * promise comes back to this thread) and through `node:crypto` on the same
  * non-extractable key (`KeyObject.from`, on this thread), 64 at a time as
  * in a group commit. Prints the wall time and this thread's CPU time per
- * seal, and the process's CPU time (every thread) per seal.
+ * seal, and the process's CPU time (every thread) per seal. Then the
+ * keyring's `sealMany` per batch of 1, 8 and 64 records (the seal worker
+ * takes batches of 8 or more): what a batch costs this thread there.
  *
  * `deno run -A bench/probes/seal_costs.ts`
  *
@@ -13,6 +15,7 @@
 
 import { createCipheriv, KeyObject } from "node:crypto";
 import { timePerCall } from "./per_call.ts";
+import { createKeyfile } from "../../security/keyfile.ts";
 
 const SEALS = 50_000;
 const AT_ONCE = 64;
@@ -52,3 +55,19 @@ const ways: [string, () => Promise<unknown>][] = [
 ];
 
 await timePerCall(ways, { calls: SEALS, atOnce: AT_ONCE, unit: "seal" });
+
+const { keyring } = await createKeyfile("seal costs probe passphrase", {
+  kdf: { memoryKiB: 64, iterations: 1, parallelism: 1 },
+});
+for (const size of [1, 8, 64]) {
+  const batch = Array.from({ length: size }, (_, i) => ({
+    plaintext,
+    ref: { kind: "event", id: `0190f0c2-aaaa-7bbb-8ccc-${i}` },
+  }));
+  await timePerCall([["Keyring.sealMany", () => keyring.sealMany(batch)]], {
+    calls: Math.round(SEALS / size),
+    atOnce: 1,
+    unit: `batch of ${size}`,
+  });
+}
+keyring.wipe();
