@@ -27,6 +27,7 @@ import { type ActorSystem, tell } from "./system.ts";
 import { ActorStoppedError } from "./errors.ts";
 import type { Supervisor } from "./supervisor.ts";
 import type { ActorRef, Behavior, Reply } from "./types.ts";
+import { forgetSeries } from "../observability/forget_series.ts";
 import {
   courierBehavior,
   type CourierMsg,
@@ -57,8 +58,16 @@ export type DeliveryMsg =
     topicName: string;
     reply?: Reply<boolean>;
   }
-  /** Stop a subscription's courier (paused, deleted, owned elsewhere). */
-  | { type: "stop"; subscriptionId: string; reply?: Reply<boolean> }
+  /**
+   * Stop a subscription's courier (paused, deleted, owned elsewhere); a
+   * deleted subscription's counters are dropped too.
+   */
+  | {
+    type: "stop";
+    subscriptionId: string;
+    deleted?: boolean;
+    reply?: Reply<boolean>;
+  }
   /** New settings of a subscription. */
   | { type: "update"; subscription: SubscriptionRecord }
   /**
@@ -335,6 +344,11 @@ export function deliveryBehavior(
           // Not inside `reply?.(…)`: a tell has no reply, and an optional
           // call skips evaluating its arguments.
           const stopped = await stopCourier(state, msg.subscriptionId);
+          if (msg.deleted && metrics) {
+            const id = msg.subscriptionId;
+            await forgetSeries(metrics.deliveries, "subscription", id);
+            await forgetSeries(metrics.failures, "subscription", id);
+          }
           msg.reply?.(stopped);
           return state;
         }

@@ -9,7 +9,8 @@
  * the event is in the batch, `persisted` once the batch is durable. After a
  * commit the couriers of the topics involved are woken.
  *
- * Who may ask it: the HTTP layer. The topic actor tells it `topicChanged`.
+ * Who may ask it: the HTTP layer. The topic actor tells it `topicChanged` and
+ * `topicDeleted`.
  * It tells the delivery actor (through `onCommitted`).
  *
  * @module
@@ -24,6 +25,7 @@ import {
   type Identity,
 } from "../identity/authorize.ts";
 import { uuidv7Generator } from "../ids/uuidv7.ts";
+import { forgetSeries } from "../observability/forget_series.ts";
 import { errorFields } from "../observability/logger.ts";
 import { SealedError } from "../security/envelope.ts";
 import type { NewEvent, Store, TopicRecord } from "../store/mod.ts";
@@ -109,8 +111,10 @@ export type EventMsg =
     seqs: readonly number[] | null;
     error: unknown;
   }
-  /** A topic changed or was deleted: drop the cached copy. */
+  /** A topic changed: drop the cached copy. */
   | { type: "topicChanged"; name: string }
+  /** A topic was deleted: drop the cached copy and its series. */
+  | { type: "topicDeleted"; name: string }
   | {
     type: "get";
     identity: Identity;
@@ -474,6 +478,11 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
           return state;
         case "topicChanged":
           state.topics.delete(msg.name);
+          return state;
+        case "topicDeleted":
+          state.topics.delete(msg.name);
+          await forgetSeries(accepted, "topic", msg.name);
+          await forgetSeries(rejected, "topic", msg.name);
           return state;
         case "get":
           msg.reply(await view(msg));

@@ -4,7 +4,8 @@
  * subscription is recorded in that subscription's failed list as expired
  * (by the store) and counted in `miranda_events_expired_total{topic}`.
  *
- * Who may ask it: nobody; it runs on its own timer.
+ * Who may ask it: nobody; it runs on its own timer. The topic actor tells it
+ * `topicDeleted`.
  *
  * @module
  */
@@ -14,9 +15,13 @@ import { tell } from "./system.ts";
 import type { ActorContext, Behavior } from "./types.ts";
 import { SealedError } from "../security/envelope.ts";
 import type { Store } from "../store/mod.ts";
+import { forgetSeries } from "../observability/forget_series.ts";
 
 /** Messages of the retention actor. */
-export type RetentionMsg = { type: "sweep" };
+export type RetentionMsg =
+  | { type: "sweep" }
+  /** A topic was deleted: drop its series. */
+  | { type: "topicDeleted"; name: string };
 
 /** What the retention actor needs. */
 export interface RetentionDeps {
@@ -78,8 +83,11 @@ export function retentionBehavior(
           arm(ctx);
           return state;
         }
+        case "topicDeleted":
+          await forgetSeries(expired, "topic", msg.name);
+          return state;
         default: {
-          const _exhaustive: never = msg.type;
+          const _exhaustive: never = msg;
           return state;
         }
       }

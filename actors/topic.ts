@@ -90,8 +90,10 @@ export type TopicMsg =
 
 /** Tells the topic actor sends to others. */
 export interface TopicListeners {
-  /** A topic changed or was deleted: drop cached copies. */
+  /** A topic changed: drop cached copies. */
   topicChanged(name: string): void;
+  /** A topic was deleted: drop cached copies and its metric series. */
+  topicDeleted(name: string): void;
   /** Subscriptions were removed with a topic: stop their couriers. */
   subscriptionsRemoved(subscriptions: readonly SubscriptionRecord[]): void;
 }
@@ -268,7 +270,7 @@ export function topicBehavior(deps: TopicDeps): Behavior<null, TopicMsg> {
             detail: `No topic "${msg.name}"`,
           });
         }
-        deps.listeners.topicChanged(msg.name);
+        deps.listeners.topicDeleted(msg.name);
         deps.listeners.subscriptionsRemoved(subscriptions);
         await audit(msg, "topic.delete", msg.name, { detail: removed });
         return msg.reply({

@@ -263,7 +263,7 @@ export async function startNode(
       },
       stopped: (subscriptionId) => {
         secretCache.forget(subscriptionId);
-        tell(delivery, { type: "stop", subscriptionId });
+        tell(delivery, { type: "stop", subscriptionId, deleted: true });
       },
       replayed: (subscriptionId) =>
         tell(delivery, { type: "replay", subscriptionId }),
@@ -272,19 +272,7 @@ export async function startNode(
       checkDestination(url, { ...options, allowCidrs }),
     newSecret: newSigningSecret,
   }));
-  const topic: ActorRef<TopicMsg> = await system.spawn(topicBehavior({
-    store,
-    supportsReplicated: false,
-    listeners: {
-      topicChanged: (name) => tell(event, { type: "topicChanged", name }),
-      subscriptionsRemoved: (subs) => {
-        for (const sub of subs) {
-          tell(delivery, { type: "stop", subscriptionId: sub.id });
-        }
-      },
-    },
-  }));
-  await system.spawn(
+  const retention = await system.spawn(
     retentionBehavior({
       store,
       sweepMs: config.retentionSweepMs,
@@ -292,6 +280,26 @@ export async function startNode(
       registry,
     }),
   );
+  const topic: ActorRef<TopicMsg> = await system.spawn(topicBehavior({
+    store,
+    supportsReplicated: false,
+    listeners: {
+      topicChanged: (name) => tell(event, { type: "topicChanged", name }),
+      topicDeleted: (name) => {
+        tell(event, { type: "topicDeleted", name });
+        tell(retention, { type: "topicDeleted", name });
+      },
+      subscriptionsRemoved: (subs) => {
+        for (const sub of subs) {
+          tell(delivery, {
+            type: "stop",
+            subscriptionId: sub.id,
+            deleted: true,
+          });
+        }
+      },
+    },
+  }));
   const topicNames = new Map(
     (await store.topics.list()).map((t) => [t.id, t.name]),
   );

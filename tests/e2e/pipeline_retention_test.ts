@@ -47,7 +47,7 @@ async function listOf(node: PipelineNode, path: string) {
   return answer.body["items"] as Record<string, unknown>[];
 }
 
-Deno.test("pipeline e2e: events past their topic's retention are removed; each subscription that had not delivered one gets it in its failed list as expired, counted in miranda_events_expired_total", async () => {
+Deno.test("pipeline e2e: events past their topic's retention are removed; each subscription that had not delivered one gets it in its failed list as expired, counted in miranda_events_expired_total until the topic is deleted", async () => {
   await using node = await startPipelineNode();
   await using sink = new Subscriber(() => new Response(null, { status: 204 }));
   const { admin } = node;
@@ -171,4 +171,19 @@ Deno.test("pipeline e2e: events past their topic's retention are removed; each s
   const again = await publish(node, node.admin, "short", { headers: key });
   assert.equal(again.status, 202, again.text);
   assert.notEqual(again.body["id"], old[0]);
+
+  // Deleting the topic takes its expired count out of /metrics.
+  const deleted = await call(node.url, "DELETE", "/api/v1/topics/short", {
+    bearer: node.admin,
+  });
+  assert.equal(deleted.status, 200, deleted.text);
+  await eventually(
+    "the deleted topic's expired count gone",
+    async () =>
+      metricValue(await metrics(node), "miranda_events_expired_total", {
+          topic: "short",
+        }) === undefined
+        ? true
+        : undefined,
+  );
 });
