@@ -3,8 +3,8 @@
  * `persisted` topic as in the bench's `ingest` figure, then the node's
  * `miranda_event_batch_size` histogram gives the mean batch and how many
  * commits had 4 or fewer events (the seal worker takes batches of 8 or
- * more), with the rate and the node's CPU per event (main thread and all
- * threads).
+ * more), with the rate, the node's CPU per event (main thread and all
+ * threads) and its RSS at the end.
  *
  * `deno run -A bench/probes/ingest_batches.ts [seconds]`
  *
@@ -31,6 +31,7 @@ const cpuBefore = await m.cpuSeconds();
 const r = await runWrk({ ...options, durationSec: seconds });
 const cpuAfter = await m.cpuSeconds();
 const after = await batches();
+const rssMB = await m.rss() / 2 ** 20;
 const events = after.sum - before.sum;
 const commits = after.count - before.count;
 const small = after.upTo4 - before.upTo4;
@@ -40,7 +41,9 @@ say(
     (events / commits).toFixed(1)
   }; commits of ≤ 4 events: ${small}; CPU per event ${
     perEvent(cpuAfter.mainThread - cpuBefore.mainThread)
-  } µs main thread, ${perEvent(cpuAfter.process - cpuBefore.process)} µs all`,
+  } µs main thread, ${
+    perEvent(cpuAfter.process - cpuBefore.process)
+  } µs all; RSS ${rssMB.toFixed(0)} MiB`,
 );
 
 async function batches(): Promise<
