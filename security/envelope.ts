@@ -234,7 +234,7 @@ export class Keyring {
 
   /**
    * Takes ownership of unwrapped keys; the active key must be among them.
-   * `sealWorker` is for tests (another worker module, a shorter idle time).
+   * `sealWorker` is for tests (another worker module).
    */
   constructor(
     material: KeyringMaterial,
@@ -298,7 +298,8 @@ export class Keyring {
   /**
    * Encrypts many records under the active key, each bound to its `ref`:
    * {@link Keyring.seal} for each, on a worker thread when there are
-   * {@linkcode WORKER_BATCH_MIN} or more (here when the worker fails).
+   * {@linkcode WORKER_BATCH_MIN} or more and the worker is ready (here while
+   * it starts, and when it fails).
    * Rejects with {@link SealedError} when the keyring is wiped first.
    */
   sealMany(
@@ -312,12 +313,18 @@ export class Keyring {
         return Promise.resolve(this.#sealHere(keys, records));
       }
       const vault = this.#vault;
-      vault.sealer ??= new WorkerSealer(vault.sealerOptions);
+      const sealer = vault.sealer ??= new WorkerSealer(vault.sealerOptions);
+      if (!sealer.ready) {
+        // Not while it starts: this batch, and the commits behind it,
+        // would wait for an isolate to start.
+        sealer.warm();
+        return Promise.resolve(this.#sealHere(keys, records));
+      }
       const jobs = records.map(({ plaintext, ref }) => ({
         plaintext,
         aad: encodeRecordRef(ref.kind, ref.id),
       }));
-      return vault.sealer.seal(keyId, keys.dataKeys.get(keyId)!, jobs).catch(
+      return sealer.seal(keyId, keys.dataKeys.get(keyId)!, jobs).catch(
         () => this.#sealHere(this.#open("seal"), records),
       );
     } catch (error) {
@@ -462,9 +469,19 @@ export class Keyring {
     this.#vault.sealer = null;
   }
 
-  /** Whether a seal worker holds keys now (for tests and probes). */
+  /** Whether a seal worker runs now (for tests and probes). */
   get sealWorkerRunning(): boolean {
     return this.#vault.sealer?.running ?? false;
+  }
+
+  /** Whether the seal worker takes batches now (for tests and probes). */
+  get sealWorkerReady(): boolean {
+    return this.#vault.sealer?.ready ?? false;
+  }
+
+  /** Batches sealed on a seal worker so far (for tests and probes). */
+  get sealWorkerBatches(): number {
+    return this.#vault.sealer?.batches ?? 0;
   }
 
   #open(operation: string): VaultKeys {

@@ -9,8 +9,6 @@
 
 /** To the worker. */
 export type ToSealWorker =
-  /** First message: how long without a batch before suggesting retirement. */
-  | { type: "start"; idleMs: number }
   /** A data key the following batches may name (sent once per key). */
   | { type: "key"; keyId: number; key: CryptoKey }
   /** Seal `count` packed records under data key `keyId`. */
@@ -25,9 +23,9 @@ export type ToSealWorker =
 
 /** From the worker. */
 export type FromSealWorker =
+  /** The worker has loaded: batches may come (its first message). */
+  | { type: "ready" }
   /** The sealed records of batch `id`, back to back, in order. */
   | { type: "sealed"; id: number; output: ArrayBuffer }
   /** Batch `id` could not be sealed there (the caller seals it itself). */
-  | { type: "failed"; id: number; error: string }
-  /** Nothing came for a while: the worker may be retired. */
-  | { type: "idle" };
+  | { type: "failed"; id: number; error: string };

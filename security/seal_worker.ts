@@ -1,9 +1,9 @@
 /**
  * The seal worker: seals packed batches of records with the data keys the
  * keyring posted it (`security/seal_protocol.ts`), so a group commit's
- * AES-GCM work runs beside the node's thread instead of on it. Suggests its
- * own retirement after a quiet spell; the keyring decides. Started by
- * `security/worker_sealer.ts`; never on its own.
+ * AES-GCM work runs beside the node's thread instead of on it. Says it is
+ * ready once loaded. Started by `security/worker_sealer.ts`; never on its
+ * own.
  *
  * @module
  */
@@ -20,8 +20,6 @@ interface SealWorkerScope {
 
 const scope = self as unknown as SealWorkerScope;
 const keys = new Map<number, KeyObject>();
-let idleMs = 10_000;
-let idleTimer: ReturnType<typeof setTimeout> | undefined;
 
 function seal(message: Extract<ToSealWorker, { type: "seal" }>): ArrayBuffer {
   const key = keys.get(message.keyId);
@@ -54,10 +52,6 @@ function seal(message: Extract<ToSealWorker, { type: "seal" }>): ArrayBuffer {
 
 scope.onmessage = (event: MessageEvent<ToSealWorker>) => {
   const message = event.data;
-  if (message.type === "start") idleMs = message.idleMs;
-  clearTimeout(idleTimer);
-  idleTimer = setTimeout(() => scope.postMessage({ type: "idle" }), idleMs);
-  if (message.type === "start") return;
   if (message.type === "key") {
     keys.set(message.keyId, KeyObject.from(message.key));
     return;
@@ -69,3 +63,5 @@ scope.onmessage = (event: MessageEvent<ToSealWorker>) => {
     scope.postMessage({ type: "failed", id: message.id, error: String(error) });
   }
 };
+
+scope.postMessage({ type: "ready" });

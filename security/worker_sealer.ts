@@ -7,11 +7,18 @@
  * Only worth it for batches: one round trip costs the thread more than a
  * few seals, so the keyring seals small batches itself.
  *
- * The worker (an isolate of its own) starts with the first batch, holds
- * only the data keys batches have named, and is retired after a quiet spell
- * (it suggests, this side decides, so no batch is ever lost to it) or at
- * once by {@linkcode WorkerSealer.close}, which the keyring's wipe calls.
- * A batch the worker cannot seal rejects; the keyring then seals it itself.
+ * The worker (an isolate of its own) is started by
+ * {@linkcode WorkerSealer.warm} when the first large batch comes, and takes
+ * batches only once it has said it is ready: until then the keyring seals on
+ * its own thread, so no commit waits for the worker's module to load (and
+ * every commit behind it with it). Starting it still holds the calling
+ * thread up: `new Worker` takes ~20 ms there on this machine. So a worker,
+ * once started, stays until {@linkcode WorkerSealer.close} (which the
+ * keyring's wipe calls): retiring an idle one gave back only ~4 of the ~20
+ * MB it takes, and made the next burst pay another start. It holds only the
+ * data keys batches have named. A batch the worker cannot seal rejects; the
+ * keyring then seals it itself. A worker that fails is not started again for
+ * {@linkcode RESTART_AFTER_FAILURE_MS}.
  *
  * @module
  */
@@ -29,9 +36,10 @@ export interface SealJob {
 export interface WorkerSealerOptions {
   /** The worker's module; `security/seal_worker.ts` by default. */
   workerUrl?: string;
-  /** How long the worker stays without batches before it is retired (10 s). */
-  idleMs?: number;
 }
+
+/** How long after a worker failed no other is started, in ms. */
+export const RESTART_AFTER_FAILURE_MS = 10_000;
 
 interface Waiting {
   resolve(output: ArrayBuffer): void;
@@ -41,8 +49,10 @@ interface Waiting {
 /** Seals packed batches on a worker started when needed. */
 export class WorkerSealer {
   readonly #workerUrl: string;
-  readonly #idleMs: number;
   #worker: Worker | null = null;
+  #ready = false;
+  #failedAt = -Infinity;
+  #batches = 0;
   #keysSent = new Set<number>();
   #waiting = new Map<number, Waiting>();
   #nextId = 1;
@@ -51,15 +61,37 @@ export class WorkerSealer {
   constructor(options: WorkerSealerOptions = {}) {
     this.#workerUrl = options.workerUrl ??
       new URL("./seal_worker.ts", import.meta.url).href;
-    this.#idleMs = options.idleMs ?? 10_000;
   }
 
-  /** Whether a worker is running now (none before the first batch and once retired). */
+  /** Whether a worker is running now (none before the first large batch, after a failure and once closed). */
   get running(): boolean {
     return this.#worker !== null;
   }
 
-  /** Seals `jobs` under data key `keyId`; sealed records in order. */
+  /** Whether the running worker has said it is ready for batches. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Batches sealed on a worker so far (for tests and probes). */
+  get batches(): number {
+    return this.#batches;
+  }
+
+  /**
+   * Starts a worker unless one runs or one failed less than
+   * {@linkcode RESTART_AFTER_FAILURE_MS} ago; it is ready a little later.
+   */
+  warm(): void {
+    if (this.#worker !== null) return;
+    if (performance.now() - this.#failedAt < RESTART_AFTER_FAILURE_MS) return;
+    this.#start();
+  }
+
+  /**
+   * Seals `jobs` under data key `keyId` on the worker; sealed records in
+   * order. Rejects unless the worker is {@linkcode WorkerSealer.ready}.
+   */
   async seal(
     keyId: number,
     key: CryptoKey,
@@ -82,7 +114,10 @@ export class WorkerSealer {
       input.set(plaintext, at + 4);
       at += 4 + plaintext.length;
     }
-    const worker = this.#worker ?? this.#start();
+    const worker = this.#worker;
+    if (worker === null || !this.#ready) {
+      throw new Error("The seal worker is not ready");
+    }
     if (!this.#keysSent.has(keyId)) {
       worker.postMessage({ type: "key", keyId, key } satisfies ToSealWorker);
       this.#keysSent.add(keyId);
@@ -102,6 +137,7 @@ export class WorkerSealer {
       [input.buffer],
     );
     const output = new Uint8Array(await answered.promise);
+    this.#batches++;
     const sealed: Uint8Array<ArrayBuffer>[] = [];
     let written = 0;
     for (const job of jobs) {
@@ -117,14 +153,12 @@ export class WorkerSealer {
     this.#stop(reason);
   }
 
-  #start(): Worker {
+  #start(): void {
     const worker = new Worker(this.#workerUrl, { type: "module" });
     worker.onmessage = (event: MessageEvent<FromSealWorker>) => {
       const message = event.data;
-      if (message.type === "idle") {
-        if (this.#waiting.size === 0 && this.#worker === worker) {
-          this.#stop(new Error("The seal worker was retired"));
-        }
+      if (message.type === "ready") {
+        if (this.#worker === worker) this.#ready = true;
         return;
       }
       const waiting = this.#waiting.get(message.id);
@@ -139,19 +173,17 @@ export class WorkerSealer {
     worker.onerror = (event) => {
       event.preventDefault();
       if (this.#worker === worker) {
+        this.#failedAt = performance.now();
         this.#stop(new Error(`The seal worker failed: ${event.message}`));
       }
     };
-    worker.postMessage(
-      { type: "start", idleMs: this.#idleMs } satisfies ToSealWorker,
-    );
     this.#worker = worker;
-    return worker;
   }
 
   #stop(reason: Error): void {
     this.#worker?.terminate();
     this.#worker = null;
+    this.#ready = false;
     this.#keysSent.clear();
     const waiting = [...this.#waiting.values()];
     this.#waiting.clear();

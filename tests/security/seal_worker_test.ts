@@ -5,7 +5,10 @@ import {
   type SealRequest,
   WORKER_BATCH_MIN,
 } from "../../security/envelope.ts";
-import type { WorkerSealerOptions } from "../../security/worker_sealer.ts";
+import {
+  RESTART_AFTER_FAILURE_MS,
+  type WorkerSealerOptions,
+} from "../../security/worker_sealer.ts";
 
 const aesKey = () =>
   crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, [
@@ -48,6 +51,16 @@ async function assertOpens(
   }
 }
 
+/** A keyring whose seal worker has started and said it is ready. */
+async function readyKeyring(
+  sealWorker: WorkerSealerOptions = {},
+): Promise<Keyring> {
+  const ring = await keyring(sealWorker);
+  await ring.sealMany(records(WORKER_BATCH_MIN));
+  await eventually(() => ring.sealWorkerReady);
+  return ring;
+}
+
 /** Waits (up to 5 s) for `condition`. */
 async function eventually(condition: () => boolean): Promise<void> {
   const until = Date.now() + 5_000;
@@ -57,12 +70,28 @@ async function eventually(condition: () => boolean): Promise<void> {
   }
 }
 
-Deno.test("seal worker: a batch of WORKER_BATCH_MIN or more is sealed on the worker, each record opening under its own reference only", async () => {
+Deno.test("seal worker: the first large batch is sealed on the calling thread while the worker starts, so no commit waits for an isolate", async () => {
   const ring = await keyring();
+  try {
+    const first = records(WORKER_BATCH_MIN + 4);
+    await assertOpens(ring, await ring.sealMany(first), first);
+    assert.equal(ring.sealWorkerRunning, true, "started beside the batch");
+    assert.equal(ring.sealWorkerBatches, 0, "the batch did not wait for it");
+    await eventually(() => ring.sealWorkerReady);
+    const second = records(WORKER_BATCH_MIN);
+    await assertOpens(ring, await ring.sealMany(second), second);
+    assert.equal(ring.sealWorkerBatches, 1);
+  } finally {
+    ring.wipe();
+  }
+});
+
+Deno.test("seal worker: once ready it seals a batch of WORKER_BATCH_MIN or more, each record opening under its own reference only", async () => {
+  const ring = await readyKeyring();
   try {
     const batch = records(WORKER_BATCH_MIN + 12);
     const sealed = await ring.sealMany(batch);
-    assert.equal(ring.sealWorkerRunning, true);
+    assert.equal(ring.sealWorkerBatches, 1);
     await assertOpens(ring, sealed, batch);
     await assert.rejects(() => ring.open(sealed[0]!, batch[1]!.ref), {
       name: "DecryptError",
@@ -71,13 +100,17 @@ Deno.test("seal worker: a batch of WORKER_BATCH_MIN or more is sealed on the wor
       sealed.map((record) => record.subarray(5, 17).toHex()),
     );
     assert.equal(nonces.size, batch.length, "a fresh nonce per record");
-    assert.equal(ring.sealsUnderActiveKey, batch.length);
+    assert.equal(
+      ring.sealsUnderActiveKey,
+      WORKER_BATCH_MIN + batch.length,
+      "the warming batch and this one",
+    );
   } finally {
     ring.wipe();
   }
 });
 
-Deno.test("seal worker: a smaller batch is sealed on the calling thread", async () => {
+Deno.test("seal worker: a smaller batch is sealed on the calling thread and starts no worker", async () => {
   const ring = await keyring();
   try {
     const batch = records(WORKER_BATCH_MIN - 1);
@@ -89,12 +122,12 @@ Deno.test("seal worker: a smaller batch is sealed on the calling thread", async 
 });
 
 Deno.test("seal worker: a batch after a key rotation is sealed under the new key", async () => {
-  const ring = await keyring();
+  const ring = await readyKeyring();
   try {
-    await ring.sealMany(records(WORKER_BATCH_MIN));
     const rotated = ring.withActiveKey(2, await aesKey());
     const batch = records(WORKER_BATCH_MIN);
     const sealed = await rotated.sealMany(batch);
+    assert.equal(rotated.sealWorkerBatches, 1, "sealed on the worker");
     assert.deepEqual(sealed.map(keyIdOf), batch.map(() => 2));
     await assertOpens(rotated, sealed, batch);
   } finally {
@@ -103,9 +136,8 @@ Deno.test("seal worker: a batch after a key rotation is sealed under the new key
 });
 
 Deno.test("seal worker: wiping the keyring while a batch is on the worker refuses it with SealedError and ends the worker", async () => {
-  const ring = await keyring();
+  const ring = await readyKeyring();
   const sealing = ring.sealMany(records(WORKER_BATCH_MIN * 4));
-  assert.equal(ring.sealWorkerRunning, true);
   ring.wipe();
   assert.equal(ring.sealWorkerRunning, false);
   await assert.rejects(sealing, { name: "SealedError" });
@@ -114,7 +146,7 @@ Deno.test("seal worker: wiping the keyring while a batch is on the worker refuse
   });
 });
 
-Deno.test("seal worker: a batch the worker cannot seal is sealed on the calling thread", async () => {
+Deno.test("seal worker: with a worker that fails, batches are sealed on the calling thread and no other worker starts for a while", async () => {
   const broken = `data:application/javascript,${
     encodeURIComponent('throw new Error("no seal worker here");')
   }`;
@@ -122,25 +154,48 @@ Deno.test("seal worker: a batch the worker cannot seal is sealed on the calling 
   try {
     const batch = records(WORKER_BATCH_MIN * 2);
     await assertOpens(ring, await ring.sealMany(batch), batch);
-    assert.equal(ring.sealWorkerRunning, false, "the failed worker is gone");
+    await eventually(() => !ring.sealWorkerRunning);
     const again = records(WORKER_BATCH_MIN);
     await assertOpens(ring, await ring.sealMany(again), again);
+    assert.equal(
+      ring.sealWorkerRunning,
+      false,
+      `not restarted within ${RESTART_AFTER_FAILURE_MS} ms`,
+    );
+    assert.equal(ring.sealWorkerBatches, 0);
   } finally {
     ring.wipe();
   }
 });
 
-Deno.test("seal worker: a quiet worker is retired and the next batch starts another", async () => {
-  const ring = await keyring({ idleMs: 50 });
+Deno.test("seal worker: a batch the worker refuses is sealed on the calling thread", async () => {
+  // Ready at once, then refuses every batch.
+  const refusing = `data:application/javascript,${
+    encodeURIComponent(
+      'self.onmessage = (e) => { if (e.data.type === "seal") self.postMessage({ type: "failed", id: e.data.id, error: "refused" }); }; self.postMessage({ type: "ready" });',
+    )
+  }`;
+  const ring = await readyKeyring({ workerUrl: refusing });
   try {
-    const first = records(WORKER_BATCH_MIN);
-    await assertOpens(ring, await ring.sealMany(first), first);
-    assert.equal(ring.sealWorkerRunning, true);
-    await eventually(() => !ring.sealWorkerRunning);
-    const second = records(WORKER_BATCH_MIN + 3);
-    await assertOpens(ring, await ring.sealMany(second), second);
+    const batch = records(WORKER_BATCH_MIN * 2);
+    await assertOpens(ring, await ring.sealMany(batch), batch);
+    assert.equal(ring.sealWorkerBatches, 0);
+  } finally {
+    ring.wipe();
+  }
+});
+
+Deno.test("seal worker: a worker that has said it is ready seals every later large batch until the keyring is wiped", async () => {
+  const ring = await readyKeyring();
+  try {
+    for (let i = 1; i <= 3; i++) {
+      const batch = records(WORKER_BATCH_MIN + i);
+      await assertOpens(ring, await ring.sealMany(batch), batch);
+      assert.equal(ring.sealWorkerBatches, i);
+    }
     assert.equal(ring.sealWorkerRunning, true);
   } finally {
     ring.wipe();
   }
+  assert.equal(ring.sealWorkerRunning, false);
 });
