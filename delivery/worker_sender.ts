@@ -6,8 +6,13 @@
  * turn of either thread), so the two threads share a delivery's work.
  *
  * The worker (an isolate of its own, ~25 MB) starts with the first attempt
- * and is retired once no attempt has been in flight for a while, as couriers
- * sleep; the next attempt starts another.
+ * and is retired once no attempt has been in flight for {@linkcode IDLE_MS};
+ * the next attempt starts another. That wait is long: a start costs the
+ * attempts that meet it well over 100 ms (`new Worker` alone holds the
+ * node's thread ~20 ms, and undici loads in the new isolate), while a retired
+ * isolate gives back only a few MB of its memory
+ * (`deno run -A bench/probes/sporadic_latency.ts`,
+ * `deno run -A bench/probes/checkpointer_rss.ts`).
  *
  * An attempt still answers when the worker cannot: a worker that fails
  * answers its attempts `unreachable` (the courier retries them) and the next
@@ -28,8 +33,8 @@ import type { Sender, SendRequest } from "./sender.ts";
 
 /** How long past its timeout an attempt waits for the worker's answer. */
 export const BACKSTOP_MS = 5_000;
-/** How long the worker stays without attempts before it is retired. */
-export const IDLE_MS = 10_000;
+/** How long the worker stays without attempts before it is retired: 10 minutes. */
+export const IDLE_MS = 600_000;
 /** How long a retiring worker has to close its connections. */
 const CLOSE_WAIT_MS = 5_000;
 

@@ -10,8 +10,11 @@
  * size.
  *
  * The worker is started by the first write and retired, after one last
- * checkpoint, once nothing has been written for a while (a worker isolate
- * holds ~14 MB of memory: `bench/probes/checkpointer_rss.ts`). While no
+ * checkpoint, once nothing has been written for {@linkcode CHECKPOINT_IDLE_MS}
+ * — a long wait, since a retired isolate gives back only ~4 of the ~17 MB it
+ * took (`deno run -A bench/probes/checkpointer_rss.ts`), while starting one
+ * holds up the write that starts it (`new Worker` takes ~20 ms of the
+ * node's thread; `deno run -A bench/probes/sporadic_latency.ts`). While no
  * worker is running, or while it cannot checkpoint (the disk full, say),
  * SQLite's automatic checkpoint is on, so the WAL never grows without bound
  * — a quiet node's rare writes may then checkpoint inline, a busy node's
@@ -59,8 +62,8 @@ export const CHECKPOINT_INTERVAL_MS = 250;
  * over, by default: 16,384, 64 MiB at SQLite's 4 KiB pages.
  */
 export const WAL_RESTART_FRAMES = 16_384;
-/** How long without a write before the worker is retired, by default, in ms. */
-export const CHECKPOINT_IDLE_MS = 10_000;
+/** How long without a write before the worker is retired, by default, in ms (10 minutes). */
+export const CHECKPOINT_IDLE_MS = 600_000;
 /** How long a stopping worker gets for its last checkpoint, in ms. */
 const STOP_BOUND_MS = 5_000;
 

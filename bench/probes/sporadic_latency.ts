@@ -1,0 +1,67 @@
+/**
+ * What a publish and its delivery cost when events come seldom: a node with
+ * one loopback subscriber gets single events with `gap` seconds between
+ * them, and for each the probe prints the publisher's send → 202 time and
+ * the send → sink time. With gaps longer than the workers' idle time (10 s)
+ * every event meets workers that were retired meanwhile; with short gaps
+ * (the second pass, 1 s) it meets running ones.
+ *
+ * `deno run -A bench/probes/sporadic_latency.ts [events] [gap seconds]`
+ *
+ * @module
+ */
+
+import { say } from "../log.ts";
+import {
+  createSubscription,
+  createTopic,
+  startMiranda,
+} from "../miranda/server.ts";
+import { sleep } from "../procs.ts";
+
+const EVENTS = Number(Deno.args[0] ?? 5);
+const GAP_SECONDS = Number(Deno.args[1] ?? 12);
+
+await using m = await startMiranda();
+await createTopic(m, "sporadic", "persisted");
+let arrived = Promise.withResolvers<number>();
+await using sink = Deno.serve(
+  { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+  async (request) => {
+    await request.arrayBuffer();
+    arrived.resolve(performance.now());
+    return new Response(null, { status: 204 });
+  },
+);
+await createSubscription(m, {
+  topic: "sporadic",
+  url: `http://127.0.0.1:${sink.addr.port}/in`,
+  ordered: false,
+  maxInFlight: 64,
+});
+
+async function publishOne(): Promise<{ accepted: number; delivered: number }> {
+  arrived = Promise.withResolvers<number>();
+  const sent = performance.now();
+  const response = await fetch(`${m.url}/topics/sporadic`, {
+    method: "POST",
+    headers: { authorization: m.bearer, "content-type": "application/json" },
+    body: `{"pad":"${"x".repeat(240)}"}`,
+  });
+  await response.arrayBuffer();
+  const accepted = performance.now() - sent;
+  return { accepted, delivered: (await arrived.promise) - sent };
+}
+
+for (const gap of [GAP_SECONDS, 1]) {
+  await sleep(gap * 1000);
+  const rows: string[] = [];
+  for (let i = 0; i < EVENTS; i++) {
+    const { accepted, delivered } = await publishOne();
+    rows.push(`${accepted.toFixed(1)} / ${delivered.toFixed(1)}`);
+    await sleep(gap * 1000);
+  }
+  say(
+    `gap ${gap} s: send → 202 / send → sink, ms: ${rows.join(", ")}`,
+  );
+}
