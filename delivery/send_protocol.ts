@@ -37,5 +37,7 @@ export type ToWorker =
 
 /** From the worker. */
 export type FromWorker =
+  /** The worker has its client: attempts may come. */
+  | { type: "ready" }
   | { type: "done"; outcomes: { id: number; result: AttemptResult }[] }
   | { type: "closed" };

@@ -54,6 +54,7 @@ scope.onmessage = async (event: MessageEvent<ToWorker>) => {
   switch (message.type) {
     case "init":
       client = createDeliveryClient(message.options);
+      post({ type: "ready" });
       return;
     case "send":
       for (const request of message.requests) void run(request, client!);

@@ -220,7 +220,7 @@ export async function startNode(
   // Couriers sending one attempt at a time always send from this thread.
   const directClient = localSender(createDeliveryClient(clientOptions));
   const deliveryClient = config.deliveryThread === "worker"
-    ? createWorkerSender(clientOptions)
+    ? createWorkerSender(clientOptions, {}, directClient)
     : directClient;
   const secretCache = new SecretCache(store.subscriptions);
   const delivery: ActorRef<DeliveryMsg> = await system.spawn(deliveryBehavior({

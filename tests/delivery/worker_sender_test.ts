@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { serve } from "../support/loopback_server.ts";
 import { createWorkerSender } from "../../delivery/worker_sender.ts";
+import type { Sender } from "../../delivery/sender.ts";
 import { Deadlines } from "../../actors/deadlines.ts";
 import { systemClock } from "../../actors/clock.ts";
 
@@ -180,4 +181,42 @@ Deno.test("worker sender: the worker starts with the first attempt, is retired o
   assert.equal(sender.workerRunning, false);
   assert.deepEqual(await sender.send({ ...base, url: `${server.url}/c` }), ok);
   assert.equal(sender.workerRunning, true);
+});
+
+Deno.test("worker sender: with a fallback, attempts made while the worker loads go through the fallback, and later ones through the worker once it is ready", async () => {
+  const atServer: string[] = [];
+  await using server = serve((request) => {
+    atServer.push(new URL(request.url).pathname);
+    return new Response(null, { status: 200 });
+  });
+  const viaFallback: string[] = [];
+  const fallback: Sender = {
+    send: (request) => {
+      viaFallback.push(new URL(request.url).pathname);
+      return Promise.resolve({ kind: "ok", status: 299 });
+    },
+    close: () => Promise.resolve(),
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  };
+  await using sender = createWorkerSender({}, {}, fallback);
+  const first = await Promise.all(
+    ["/a", "/b", "/c"].map((path) =>
+      sender.send({ ...base, url: `${server.url}${path}` })
+    ),
+  );
+  assert.deepEqual(first.map((r) => r.kind === "ok" && r.status), [
+    299,
+    299,
+    299,
+  ]);
+  assert.deepEqual(viaFallback, ["/a", "/b", "/c"]);
+  assert.equal(sender.workerRunning, true, "the first attempt started it");
+  // Once the worker is ready, attempts go to the subscriber through it.
+  let later = await sender.send({ ...base, url: `${server.url}/d` });
+  for (let i = 0; i < 100 && later.kind === "ok" && later.status === 299; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    later = await sender.send({ ...base, url: `${server.url}/d` });
+  }
+  assert.deepEqual(later, { kind: "ok", status: 200 });
+  assert.deepEqual(atServer, ["/d"]);
 });
