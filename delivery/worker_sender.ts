@@ -7,18 +7,17 @@
  *
  * The worker (an isolate of its own, ~25 MB) starts with the first attempt
  * and is retired once no attempt has been in flight for {@linkcode IDLE_MS};
- * the next attempt starts another. That wait is long: a start costs the
- * attempts that meet it well over 100 ms (`new Worker` alone holds the
- * node's thread ~20 ms, and undici loads in the new isolate), while a retired
- * isolate gives back only a few MB of its memory
- * (`deno run -A bench/probes/sporadic_latency.ts`,
- * `deno run -A bench/probes/checkpointer_rss.ts`).
+ * the next attempt starts another. That wait is long: `new Worker` alone
+ * holds the node's thread ~20 ms, while a retired isolate gives back only a
+ * few MB of its memory (`deno run -A bench/probes/checkpointer_rss.ts`).
  *
  * Given a sender on the node's thread (`fallback`), attempts made while the
  * worker starts go through it instead of waiting while undici loads in the
  * new isolate: the first event after the node starts reached its subscriber
  * 148 ms after it was sent without the fallback, 34–36 ms with it
- * (`deno run -A bench/probes/sporadic_latency.ts`).
+ * (`deno run -A bench/probes/sporadic_latency.ts`). After a worker failed,
+ * attempts then go through the fallback for {@linkcode RESTART_AFTER_FAILURE_MS}
+ * before another worker is started.
  *
  * An attempt still answers when the worker cannot: a worker that fails
  * answers its attempts `unreachable` (the courier retries them) and the next
@@ -41,6 +40,8 @@ import type { Sender, SendRequest } from "./sender.ts";
 export const BACKSTOP_MS = 5_000;
 /** How long the worker stays without attempts before it is retired: 10 minutes. */
 export const IDLE_MS = 600_000;
+/** With a fallback, how long after a worker failed no other is started, in ms. */
+export const RESTART_AFTER_FAILURE_MS = 10_000;
 /** How long a retiring worker has to close its connections. */
 const CLOSE_WAIT_MS = 5_000;
 
@@ -85,6 +86,7 @@ export function createWorkerSender(
   let worker: Worker | null = null;
   // Whether `worker` has said it has its client.
   let ready = false;
+  let failedAt = -Infinity;
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
   const retiring = new Set<Promise<void>>();
   let closing: Promise<void> | null = null;
@@ -109,6 +111,7 @@ export function createWorkerSender(
       if (worker === w) {
         worker = null;
         ready = false;
+        failedAt = performance.now();
       }
       failAll(`The delivery worker failed: ${event.message}`);
     };
@@ -202,7 +205,9 @@ export function createWorkerSender(
     }
     if (fallback !== undefined && !ready) {
       // The worker would keep this attempt until it has loaded.
-      if (worker === null) {
+      const failedLately =
+        performance.now() - failedAt < RESTART_AFTER_FAILURE_MS;
+      if (worker === null && !failedLately) {
         worker = start();
         if (inFlight.size === 0) armIdle();
       }

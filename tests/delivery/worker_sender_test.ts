@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { serve } from "../support/loopback_server.ts";
-import { createWorkerSender } from "../../delivery/worker_sender.ts";
+import {
+  createWorkerSender,
+  RESTART_AFTER_FAILURE_MS,
+} from "../../delivery/worker_sender.ts";
 import type { Sender } from "../../delivery/sender.ts";
 import { Deadlines } from "../../actors/deadlines.ts";
 import { systemClock } from "../../actors/clock.ts";
@@ -219,4 +222,37 @@ Deno.test("worker sender: with a fallback, attempts made while the worker loads 
   }
   assert.deepEqual(later, { kind: "ok", status: 200 });
   assert.deepEqual(atServer, ["/d"]);
+});
+
+Deno.test("worker sender: with a fallback, a worker that fails to load leaves attempts to the fallback and is not started again at once", async () => {
+  const broken = `data:application/javascript,${
+    encodeURIComponent('throw new Error("no delivery worker here");')
+  }`;
+  const viaFallback: string[] = [];
+  const fallback: Sender = {
+    send: (request) => {
+      viaFallback.push(new URL(request.url).pathname);
+      return Promise.resolve({ kind: "ok", status: 299 });
+    },
+    close: () => Promise.resolve(),
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  };
+  await using sender = createWorkerSender(
+    {},
+    { workerUrl: broken },
+    fallback,
+  );
+  await sender.send({ ...base, url: "http://127.0.0.1:9/a" });
+  assert.equal(sender.workerRunning, true);
+  for (let i = 0; i < 250 && sender.workerRunning; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(sender.workerRunning, false, "the broken worker is gone");
+  await sender.send({ ...base, url: "http://127.0.0.1:9/b" });
+  assert.equal(
+    sender.workerRunning,
+    false,
+    `not started again within ${RESTART_AFTER_FAILURE_MS} ms`,
+  );
+  assert.deepEqual(viaFallback, ["/a", "/b"]);
 });
