@@ -2,9 +2,10 @@
  * What a publish and its delivery cost when events come seldom: a node with
  * one loopback subscriber gets single events with `gap` seconds between
  * them, and for each the probe prints the publisher's send → 202 time and
- * the send → sink time. With gaps longer than the workers' idle time (10 s)
- * every event meets workers that were retired meanwhile; with short gaps
- * (the second pass, 1 s) it meets running ones.
+ * the send → sink time, then the same with 1 s gaps. Until 515b3ba the
+ * checkpoint and delivery workers were retired after 10 s without work, so
+ * with the default 12 s gaps every event met workers that had to start
+ * again; now only the first event after the node starts does.
  *
  * `deno run -A bench/probes/sporadic_latency.ts [events] [gap seconds]`
  *

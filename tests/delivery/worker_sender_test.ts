@@ -19,6 +19,20 @@ const base = {
 const FAULTY = new URL("../support/faulty_send_worker.ts", import.meta.url)
   .href;
 
+/** A fallback sender that answers 299 and records the paths it was given. */
+function recordingFallback(): { fallback: Sender; viaFallback: string[] } {
+  const viaFallback: string[] = [];
+  const fallback: Sender = {
+    send: (request) => {
+      viaFallback.push(new URL(request.url).pathname);
+      return Promise.resolve({ kind: "ok", status: 299 });
+    },
+    close: () => Promise.resolve(),
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  };
+  return { fallback, viaFallback };
+}
+
 Deno.test("worker sender: many attempts started in one turn all arrive, each with its own body and headers, and each outcome is classified", async () => {
   const seen = new Map<string, { body: string; tag: string | null }>();
   await using server = serve(async (request) => {
@@ -192,15 +206,7 @@ Deno.test("worker sender: with a fallback, attempts made while the worker loads 
     atServer.push(new URL(request.url).pathname);
     return new Response(null, { status: 200 });
   });
-  const viaFallback: string[] = [];
-  const fallback: Sender = {
-    send: (request) => {
-      viaFallback.push(new URL(request.url).pathname);
-      return Promise.resolve({ kind: "ok", status: 299 });
-    },
-    close: () => Promise.resolve(),
-    [Symbol.asyncDispose]: () => Promise.resolve(),
-  };
+  const { fallback, viaFallback } = recordingFallback();
   await using sender = createWorkerSender({}, {}, fallback);
   const first = await Promise.all(
     ["/a", "/b", "/c"].map((path) =>
@@ -228,15 +234,7 @@ Deno.test("worker sender: with a fallback, a worker that fails to load leaves at
   const broken = `data:application/javascript,${
     encodeURIComponent('throw new Error("no delivery worker here");')
   }`;
-  const viaFallback: string[] = [];
-  const fallback: Sender = {
-    send: (request) => {
-      viaFallback.push(new URL(request.url).pathname);
-      return Promise.resolve({ kind: "ok", status: 299 });
-    },
-    close: () => Promise.resolve(),
-    [Symbol.asyncDispose]: () => Promise.resolve(),
-  };
+  const { fallback, viaFallback } = recordingFallback();
   await using sender = createWorkerSender(
     {},
     { workerUrl: broken },
