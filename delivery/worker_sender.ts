@@ -13,7 +13,8 @@
  *
  * Given a sender on the node's thread (`fallback`), attempts made while the
  * worker starts go through it instead of waiting while undici loads in the
- * new isolate: the first event after the node starts reached its subscriber
+ * new isolate, and the worker is started {@linkcode START_DELAY_MS} after
+ * the first of them rather than on its way: the first event after the node starts reached its subscriber
  * 148 ms after it was sent without the fallback, 34–36 ms with it
  * (`deno run -A bench/probes/sporadic_latency.ts`). After a worker failed,
  * attempts then go through the fallback for {@linkcode RESTART_AFTER_FAILURE_MS}
@@ -40,6 +41,12 @@ import type { Sender, SendRequest } from "./sender.ts";
 export const BACKSTOP_MS = 5_000;
 /** How long the worker stays without attempts before it is retired: 10 minutes. */
 export const IDLE_MS = 600_000;
+/**
+ * With a fallback, how long after the attempt that needs it the worker is
+ * started, in ms: `new Worker` holds the thread ~20 ms, which should not
+ * fall on that attempt's event while it is still being answered.
+ */
+export const START_DELAY_MS = 50;
 /** With a fallback, how long after a worker failed no other is started, in ms. */
 export const RESTART_AFTER_FAILURE_MS = 10_000;
 /** How long a retiring worker has to close its connections. */
@@ -63,6 +70,8 @@ export interface WorkerSenderOptions {
 export interface WorkerSender extends Sender {
   /** Whether a worker is running now (none before the first attempt and once retired). */
   readonly workerRunning: boolean;
+  /** Workers started so far (for tests). */
+  readonly workerStarts: number;
 }
 
 /**
@@ -87,6 +96,8 @@ export function createWorkerSender(
   // Whether `worker` has said it has its client.
   let ready = false;
   let failedAt = -Infinity;
+  let startTimer: ReturnType<typeof setTimeout> | null = null;
+  let starts = 0;
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
   const retiring = new Set<Promise<void>>();
   let closing: Promise<void> | null = null;
@@ -97,6 +108,7 @@ export function createWorkerSender(
 
   function start(): Worker {
     const w = new Worker(workerUrl, { type: "module" });
+    starts++;
     ready = false;
     w.onmessage = (event: MessageEvent<FromWorker>) => {
       if (event.data.type === "ready") {
@@ -207,9 +219,13 @@ export function createWorkerSender(
       // The worker would keep this attempt until it has loaded.
       const failedLately =
         performance.now() - failedAt < RESTART_AFTER_FAILURE_MS;
-      if (worker === null && !failedLately) {
-        worker = start();
-        if (inFlight.size === 0) armIdle();
+      if (worker === null && startTimer === null && !failedLately) {
+        startTimer = setTimeout(() => {
+          startTimer = null;
+          if (worker !== null || closing !== null) return;
+          worker = start();
+          if (inFlight.size === 0) armIdle();
+        }, START_DELAY_MS);
       }
       return fallback.send(request);
     }
@@ -257,6 +273,8 @@ export function createWorkerSender(
     closing ??= (async () => {
       if (idleTimer !== null) clearTimeout(idleTimer);
       idleTimer = null;
+      if (startTimer !== null) clearTimeout(startTimer);
+      startTimer = null;
       // Attempts not yet posted are answered below; the worker aborts the rest.
       turn.port1.close();
       turn.port2.close();
@@ -275,6 +293,9 @@ export function createWorkerSender(
     [Symbol.asyncDispose]: close,
     get workerRunning() {
       return worker !== null;
+    },
+    get workerStarts() {
+      return starts;
     },
   };
 }
