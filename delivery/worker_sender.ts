@@ -14,11 +14,12 @@
  * Given a sender on the node's thread (`fallback`), attempts made while the
  * worker starts go through it instead of waiting while undici loads in the
  * new isolate, and the worker is started {@linkcode START_DELAY_MS} after
- * the first of them rather than on its way: the first event after the node starts reached its subscriber
- * 148 ms after it was sent without the fallback, 34–36 ms with it
+ * the first of them rather than on its way. The first event after the node
+ * starts reached its subscriber 148 ms after it was sent without the
+ * fallback, 34–36 ms with it, 21–22 ms with the delay
  * (`deno run -A bench/probes/sporadic_latency.ts`). After a worker failed,
- * attempts then go through the fallback for {@linkcode RESTART_AFTER_FAILURE_MS}
- * before another worker is started.
+ * attempts go through the fallback for
+ * {@linkcode RESTART_AFTER_FAILURE_MS} before another worker is started.
  *
  * An attempt still answers when the worker cannot: a worker that fails
  * answers its attempts `unreachable` (the courier retries them) and the next
