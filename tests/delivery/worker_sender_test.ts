@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { serve } from "../support/loopback_server.ts";
+import { eventually } from "../support/pipeline_client.ts";
 import {
   createWorkerSender,
   RESTART_AFTER_FAILURE_MS,
@@ -222,11 +223,10 @@ Deno.test("worker sender: with a fallback, attempts made while the worker loads 
   assert.deepEqual(viaFallback, ["/a", "/b", "/c"]);
   assert.equal(sender.workerRunning, false, "started a little later");
   // Once the worker is ready, attempts go to the subscriber through it.
-  let later = await sender.send({ ...base, url: `${server.url}/d` });
-  for (let i = 0; i < 100 && later.kind === "ok" && later.status === 299; i++) {
-    await new Promise((r) => setTimeout(r, 20));
-    later = await sender.send({ ...base, url: `${server.url}/d` });
-  }
+  const later = await eventually("an attempt through the worker", async () => {
+    const result = await sender.send({ ...base, url: `${server.url}/d` });
+    return result.kind === "ok" && result.status === 299 ? undefined : result;
+  });
   assert.deepEqual(later, { kind: "ok", status: 200 });
   assert.deepEqual(atServer, ["/d"]);
 });
@@ -243,13 +243,13 @@ Deno.test("worker sender: with a fallback, a worker that fails to load leaves at
   );
   await sender.send({ ...base, url: "http://127.0.0.1:9/a" });
   assert.equal(sender.workerStarts, 0, "started a little later");
-  for (
-    let i = 0;
-    i < 250 && (sender.workerStarts === 0 || sender.workerRunning);
-    i++
-  ) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await eventually(
+    "the worker started and failed",
+    () =>
+      Promise.resolve(
+        sender.workerStarts > 0 && !sender.workerRunning ? true : undefined,
+      ),
+  );
   assert.equal(sender.workerStarts, 1);
   assert.equal(sender.workerRunning, false, "the broken worker is gone");
   await sender.send({ ...base, url: "http://127.0.0.1:9/b" });
