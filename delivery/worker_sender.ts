@@ -8,8 +8,9 @@
  * The worker (an isolate of its own, ~25 MB) starts with the first attempt
  * and is retired once no attempt has been in flight for {@linkcode IDLE_MS};
  * the next attempt starts another. That wait is long: `new Worker` alone
- * holds the node's thread ~20 ms, while a retired isolate gives back only a
- * few MB of its memory (`deno run -A bench/probes/checkpointer_rss.ts`).
+ * holds the node's thread 11–18 ms and undici then loads for ~100 ms,
+ * while a terminated worker gives back only ~6 of the ~17 MB it took
+ * (`deno run -A bench/probes/worker_start.ts`).
  *
  * Given a sender on the node's thread (`fallback`), attempts made while the
  * worker starts go through it instead of waiting while undici loads in the
@@ -44,7 +45,7 @@ export const BACKSTOP_MS = 5_000;
 export const IDLE_MS = 600_000;
 /**
  * With a fallback, how long after the attempt that needs it the worker is
- * started, in ms: `new Worker` holds the thread ~20 ms, which should not
+ * started, in ms: `new Worker` holds the thread 11–18 ms, which should not
  * fall on that attempt's event while it is still being answered.
  */
 export const START_DELAY_MS = 50;

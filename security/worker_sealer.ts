@@ -12,10 +12,11 @@
  * batches only once it has said it is ready: until then the keyring seals on
  * its own thread, so no commit waits for the worker's module to load (and
  * every commit behind it with it). Starting it still holds the calling
- * thread up: `new Worker` takes ~20 ms there on this machine. So a worker,
- * once started, stays until {@linkcode WorkerSealer.close} (which the
- * keyring's wipe calls): retiring an idle one gave back only ~4 of the ~20
- * MB it takes, and made the next burst pay another start. It holds only the
+ * thread up: `new Worker` takes 8–18 ms there on this machine. So a
+ * worker, once started, stays until {@linkcode WorkerSealer.close} (which
+ * the keyring's wipe calls): terminating one gave back only ~4 of the ~20
+ * MB it took (`deno run -A bench/probes/worker_start.ts`), and the next
+ * burst would pay another start. It holds only the
  * data keys batches have named. A batch the worker cannot seal rejects; the
  * keyring then seals it itself. A worker that fails is not started again for
  * {@linkcode RESTART_AFTER_FAILURE_MS}.

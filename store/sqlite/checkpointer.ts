@@ -13,8 +13,8 @@
  * checkpoint, once nothing has been written for {@linkcode CHECKPOINT_IDLE_MS}
  * — a long wait, since a retired isolate gives back only ~4 of the ~17 MB it
  * took (`deno run -A bench/probes/checkpointer_rss.ts`), while starting one
- * holds up the write that starts it (`new Worker` takes ~20 ms of the
- * node's thread; `deno run -A bench/probes/sporadic_latency.ts`). While no
+ * holds up the write that starts it (`new Worker` takes 8–18 ms of the
+ * node's thread: `deno run -A bench/probes/worker_start.ts`). While no
  * worker is running, or while it cannot checkpoint (the disk full, say),
  * SQLite's automatic checkpoint is on, so the WAL never grows without bound
  * — a quiet node's rare writes may then checkpoint inline, a busy node's
