@@ -6,8 +6,13 @@
  * mailbox, when it is full, or at the latest when it is old (group commit:
  * whatever arrives while one commit runs forms the next batch). The
  * publisher's answer waits for the topic's ack mode: `received` as soon as
- * the event is in the batch, `persisted` once the batch is durable. After a
- * commit the couriers of the topics involved are woken.
+ * the event is in the batch, `persisted` once the batch is durable. The
+ * couriers of the topics involved are woken as soon as the commit can be
+ * read, while its fsync is still running: a subscriber may have an event
+ * before its publisher has the 202. Nothing is lost by it — an event the
+ * machine loses before the flush ends was never answered 2xx, so its
+ * publisher sends it again (a duplicate, which at-least-once allows) — and
+ * the delivery latency no longer includes the disk's flush.
  *
  * Who may ask it: the HTTP layer. The topic actor tells it `topicChanged` and
  * `topicDeleted`.
@@ -17,6 +22,7 @@
  */
 
 import client from "prom-client";
+import { ActorStoppedError, MailboxFullError } from "./errors.ts";
 import { tell } from "./system.ts";
 import type { ActorContext, Behavior, Reply } from "./types.ts";
 import {
@@ -110,6 +116,8 @@ export type EventMsg =
     /** The batch's seqs, in order; null when it failed. */
     seqs: readonly number[] | null;
     error: unknown;
+    /** The couriers were already woken when the commit became readable. */
+    woken: boolean;
   }
   /** A topic changed: drop the cached copy. */
   | { type: "topicChanged"; name: string }
@@ -162,11 +170,55 @@ export interface EventDeps {
   maxBodyBytes: number;
   batchMaxEvents: number;
   batchMaxDelayMs: number;
-  /** Called after a commit with each topic that got events and its largest new seq. */
+  /**
+   * Called once a commit can be read (its flush to disk may still be
+   * running) with each topic that got events and its largest new seq.
+   */
   onCommitted(topics: readonly CommittedTopic[]): void;
   registry: client.Registry;
   /** How long a cached topic is trusted (bounds staleness across nodes). */
   topicCacheMs?: number;
+}
+
+/**
+ * The topics a committed batch touched, each with its largest seq. Without
+ * a seq per event the wakes name none, and couriers read.
+ */
+function committedTopics(
+  batch: readonly Pending[],
+  seqs: readonly number[] | null,
+): CommittedTopic[] {
+  const known = seqs !== null && seqs.length === batch.length;
+  const upTo = new Map<string, number>();
+  batch.forEach((pending, i) => {
+    const { topicId } = pending.event;
+    upTo.set(topicId, Math.max(upTo.get(topicId) ?? 0, seqs?.[i] ?? 0));
+  });
+  return [...upTo].map(([topicId, seq]) =>
+    known ? { topicId, upTo: seq } : { topicId }
+  );
+}
+
+/** How long a message to itself waits before it is offered again to a full mailbox. */
+const FULL_MAILBOX_RETRY_MS = 5;
+
+/**
+ * Tells the actor a message of its own (a commit's outcome, a flush). A
+ * full mailbox — publishers can fill it faster than a turn ends — must not
+ * lose it: a lost `committed` would leave its publishers unanswered and
+ * its commit counted in flight for good. So it is offered again shortly;
+ * once the actor has stopped it is dropped (its publishers' asks fail).
+ */
+function tellSelf(ctx: ActorContext<EventMsg>, msg: EventMsg): void {
+  try {
+    tell(ctx.self, msg);
+  } catch (error) {
+    if (error instanceof MailboxFullError) {
+      setTimeout(() => tellSelf(ctx, msg), FULL_MAILBOX_RETRY_MS);
+    } else if (!(error instanceof ActorStoppedError)) {
+      throw error;
+    }
+  }
 }
 
 /** Write batches handed to the store at once (their fsyncs overlap). */
@@ -293,7 +345,7 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     if (!state.flushArmed) {
       state.flushArmed = true;
       ctx.setTimeout(
-        () => tell(ctx.self, { type: "flush" }),
+        () => tellSelf(ctx, { type: "flush" }),
         deps.batchMaxDelayMs,
       );
     }
@@ -308,15 +360,19 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     state.batch = [];
     state.inFlight++;
     const started = performance.now();
+    let woken = false;
     // Commits run in call order inside the store; their fsyncs overlap, so
     // the actor keeps filling the next batch meanwhile.
-    deps.store.events.append(batch.map((p) => p.event)).then(
+    deps.store.events.append(batch.map((p) => p.event), (seqs) => {
+      woken = true;
+      deps.onCommitted(committedTopics(batch, seqs));
+    }).then(
       (seqs) => {
         commitSeconds.observe((performance.now() - started) / 1000);
-        tell(ctx.self, { type: "committed", batch, seqs, error: null });
+        tellSelf(ctx, { type: "committed", batch, seqs, error: null, woken });
       },
       (error) =>
-        tell(ctx.self, { type: "committed", batch, seqs: null, error }),
+        tellSelf(ctx, { type: "committed", batch, seqs: null, error, woken }),
     );
   }
 
@@ -374,26 +430,17 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
         state.batch = [...unanswered, ...state.batch];
         if (!state.flushArmed) {
           state.flushArmed = true;
-          ctx.setTimeout(() => tell(ctx.self, { type: "flush" }), 1_000);
+          ctx.setTimeout(() => tellSelf(ctx, { type: "flush" }), 1_000);
         }
       }
       return;
     }
     batchSize.observe(batch.length);
-    // Without a seq per event the wakes name none, and couriers read.
-    const known = seqs !== null && seqs.length === batch.length;
-    const upTo = new Map<string, number>();
-    batch.forEach((pending, i) => {
-      const { topicId } = pending.event;
-      upTo.set(topicId, Math.max(upTo.get(topicId) ?? 0, seqs?.[i] ?? 0));
+    for (const pending of batch) {
       accepted.inc({ topic: pending.topic });
       pending.reply?.({ ok: true, id: pending.event.id, duplicate: false });
-    });
-    deps.onCommitted(
-      [...upTo].map(([topicId, seq]) =>
-        known ? { topicId, upTo: seq } : { topicId }
-      ),
-    );
+    }
+    if (!msg.woken) deps.onCommitted(committedTopics(batch, seqs));
   }
 
   /** Commits when nothing more is waiting (or the batch is full), within the in-flight bound. */
@@ -541,7 +588,11 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       } catch (failure) {
         error = failure;
       }
-      committed(state, { type: "committed", batch, seqs, error }, ctx);
+      committed(
+        state,
+        { type: "committed", batch, seqs, error, woken: false },
+        ctx,
+      );
     },
   };
 }

@@ -418,8 +418,17 @@ export type EventMeta = Omit<EventRecord, "headers" | "body">;
 
 /** The event log. Headers and body are sealed (kind `event`, id = event id). */
 export interface EventStore {
-  /** Appends a batch in one transaction (one fsync); returns the seq of each, in order. */
-  append(events: readonly NewEvent[]): Promise<number[]>;
+  /**
+   * Appends a batch in one transaction (one fsync); resolves with the seq of
+   * each, in order, once the commit is durable. `onVisible`, if given, is
+   * called with the same seqs as soon as the commit can be read on this
+   * node — before the flush to disk, so readers can start on the batch while
+   * it is being made durable (see DESIGN: delivery may precede the 2xx).
+   */
+  append(
+    events: readonly NewEvent[],
+    onVisible?: (seqs: number[]) => void,
+  ): Promise<number[]>;
   /** The id of an event with this idempotency key on the topic, received at or after `since`. */
   findByIdempotencyKey(
     topicId: string,

@@ -417,7 +417,7 @@ export function pipelineStores(
   let appendQueue: Promise<void> = Promise.resolve();
 
   const events: EventStore = {
-    async append(batch) {
+    async append(batch, onVisible) {
       if (batch.length === 0) return [];
       // Seal first, all at once (on the seal worker when the batch is big
       // enough): the write lock is held only for the inserts.
@@ -470,6 +470,7 @@ export function pipelineStores(
         done.resolve();
       }
       keepAppended(batch, seqs);
+      onVisible?.(seqs);
       await walSync.sync();
       return seqs;
     },

@@ -56,8 +56,8 @@ export class StoreProbe {
   ) {
     this.events = {
       ...inner.events,
-      append: async (events) => {
-        const seqs = await inner.events.append(events);
+      append: async (events, onVisible) => {
+        const seqs = await inner.events.append(events, onVisible);
         this.#changed();
         return seqs;
       },

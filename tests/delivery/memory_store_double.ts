@@ -78,12 +78,16 @@ export class MemoryStoreDouble {
   }
 
   readonly events: EventStore = {
-    append: (events: readonly NewEvent[]) => {
+    append: (
+      events: readonly NewEvent[],
+      onVisible?: (seqs: number[]) => void,
+    ) => {
       const seqs = events.map((event) => {
         const seq = this.log.length + 1;
         this.log.push({ ...event, seq });
         return seq;
       });
+      onVisible?.(seqs);
       this.#changed();
       return Promise.resolve(seqs);
     },

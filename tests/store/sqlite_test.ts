@@ -482,3 +482,63 @@ Deno.test("sqlite store: many readers of the same events in the same turn share 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("sqlite store: an appended batch can be read, and onVisible is told its seqs, before its WAL flush ends", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
+  try {
+    const { keyring } = await testKeyfile();
+    const gates: PromiseWithResolvers<void>[] = [];
+    let holdFlushes = true;
+    await using store = openSqliteStore(`${dir}/miranda.db`, () => keyring, {
+      walFlush: (file) => {
+        if (!holdFlushes) return file.syncData();
+        const gate = Promise.withResolvers<void>();
+        gates.push(gate);
+        return gate.promise;
+      },
+    });
+    // A failed assertion must not leave the store's close waiting on a gate.
+    using _release = {
+      [Symbol.dispose]: () => {
+        holdFlushes = false;
+        for (const gate of gates.splice(0)) gate.resolve();
+      },
+    };
+    await addOrdersTopic(store);
+    const events = ["e1", "e2", "e3"].map((id) => ({
+      id,
+      topicId: "t1",
+      method: "POST" as const,
+      path: "",
+      query: "",
+      contentType: "application/json",
+      headers: {},
+      body: new TextEncoder().encode(`{"id":"${id}"}`),
+      sender: "root",
+      receivedAt: Date.parse(T0),
+      idempotencyKey: null,
+    }));
+    const visible: number[][] = [];
+    let durable = false;
+    const appending = store.events.append(events, (seqs) => {
+      visible.push(seqs);
+    });
+    appending.then(() => (durable = true), () => (durable = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(durable, false, "resolved before the WAL was flushed");
+    assert.equal(
+      visible.length,
+      1,
+      "onVisible was not called before the flush",
+    );
+    const read = await store.events.read("t1", 0, 10);
+    assert.deepEqual(read.map((e) => e.id), ["e1", "e2", "e3"]);
+    assert.deepEqual(read.map((e) => e.seq), visible[0]);
+    assert.ok(gates.length > 0, "no WAL flush was started");
+    for (const gate of gates.splice(0)) gate.resolve();
+    assert.deepEqual(await appending, visible[0]);
+    assert.equal(visible.length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

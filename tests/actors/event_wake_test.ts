@@ -1,0 +1,194 @@
+import assert from "node:assert/strict";
+import { Registry } from "prom-client";
+import { MailboxFullError } from "../../actors/errors.ts";
+import {
+  type CommittedTopic,
+  eventBehavior,
+  type EventMsg,
+  type PublishResult,
+} from "../../actors/event.ts";
+import { ActorSystem, ask } from "../../actors/system.ts";
+import type { ActorRef } from "../../actors/types.ts";
+import { silentLogger } from "../../observability/logger.ts";
+import type { Store } from "../../store/mod.ts";
+import { openSqliteStore } from "../../store/sqlite/store.ts";
+import { testKeyfile } from "../support/keys.ts";
+import { eventually } from "../support/pipeline_client.ts";
+
+const T0 = "2026-01-01T00:00:00.000Z";
+
+/**
+ * An event actor on a real SQLite store whose WAL flushes wait for
+ * `releaseFlushes` (or `stopHoldingFlushes`), and whose topic lookups wait for `releaseLookups` once
+ * `holdLookups` is set; `woken` collects what it tells the couriers.
+ */
+async function heldEventActor(mailboxCapacity = 1024) {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-event-" });
+  const { keyring } = await testKeyfile();
+  const flushGates: PromiseWithResolvers<void>[] = [];
+  let holdFlushes = true;
+  const inner = openSqliteStore(`${dir}/miranda.db`, () => keyring, {
+    walFlush: (file) => {
+      if (!holdFlushes) return file.syncData();
+      const gate = Promise.withResolvers<void>();
+      flushGates.push(gate);
+      return gate.promise;
+    },
+  });
+  for (const [id, name] of [["t1", "orders"], ["t2", "refunds"]]) {
+    await inner.topics.create({
+      id: id!,
+      name: name!,
+      owner: "root",
+      ack: "persisted",
+      retentionMs: 60_000,
+      maxBodyBytes: null,
+      grants: [],
+      createdAt: T0,
+      version: 1,
+    }, { actor: "root", requestId: "r1", time: T0 });
+  }
+  const lookups = Promise.withResolvers<void>();
+  const held = { lookups: false };
+  const store: Store = {
+    ...inner,
+    topics: {
+      ...inner.topics,
+      get: async (name) => {
+        if (held.lookups) await lookups.promise;
+        return inner.topics.get(name);
+      },
+    },
+  };
+  const woken: CommittedTopic[] = [];
+  const system = new ActorSystem({
+    log: silentLogger,
+    registry: new Registry(),
+  });
+  const event = await system.spawn(
+    eventBehavior({
+      store,
+      maxBodyBytes: 1024,
+      batchMaxEvents: 64,
+      batchMaxDelayMs: 1,
+      registry: new Registry(),
+      onCommitted: (topics) => woken.push(...topics),
+    }),
+    { mailboxCapacity },
+  );
+  const releaseFlushes = () => {
+    for (const gate of flushGates.splice(0)) gate.resolve();
+  };
+  return {
+    inner,
+    event,
+    woken,
+    flushGates,
+    releaseFlushes,
+    /** Releases held flushes and lets later ones through. */
+    stopHoldingFlushes: () => {
+      holdFlushes = false;
+      releaseFlushes();
+    },
+    holdLookups: () => (held.lookups = true),
+    releaseLookups: () => lookups.resolve(),
+    async [Symbol.asyncDispose]() {
+      // A failed assertion must leave nothing waiting on a gate.
+      holdFlushes = false;
+      releaseFlushes();
+      lookups.resolve();
+      await system[Symbol.asyncDispose]();
+      await inner[Symbol.asyncDispose]();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Publishes `{}` to `topic` as root. */
+function publish(
+  event: ActorRef<EventMsg>,
+  topic: string,
+): Promise<PublishResult> {
+  return ask<EventMsg, PublishResult>(event, (reply) => ({
+    type: "publish",
+    identity: { user: "root", roles: ["admin"], groups: [], scopes: null },
+    requestId: crypto.randomUUID(),
+    event: {
+      topic,
+      method: "POST",
+      path: "",
+      query: "",
+      contentType: "application/json",
+      headers: {},
+      body: new TextEncoder().encode("{}"),
+      idempotencyKey: null,
+    },
+    reply,
+  }), { timeoutMs: 10_000 });
+}
+
+/** Resolves once `check` holds, polling. */
+function until(what: string, check: () => boolean): Promise<true> {
+  return eventually(what, () => Promise.resolve(check() ? true : undefined));
+}
+
+Deno.test("event actor: couriers are woken once a batch can be read, while its flush runs; the publisher's 202 waits for the flush", async () => {
+  await using held = await heldEventActor();
+  let answer: PublishResult | null = null;
+  const publishing = publish(held.event, "orders");
+  // Rejected only when the test fails first; its own failure says why.
+  publishing.then((result) => (answer = result), () => {});
+  await until("couriers woken", () => held.woken.length > 0);
+  const [seq] = (await held.inner.events.read("t1", 0, 10)).map((e) => e.seq);
+  assert.deepEqual(held.woken, [{ topicId: "t1", upTo: seq }]);
+  assert.equal(answer, null, "answered before the WAL was flushed");
+  assert.ok(held.flushGates.length > 0, "no WAL flush was started");
+  held.releaseFlushes();
+  assert.equal((await publishing).ok, true);
+  assert.equal(held.woken.length, 1, "couriers woken again after the flush");
+});
+
+Deno.test("event actor: a commit that ends while publishers fill its mailbox is still answered", async () => {
+  const capacity = 4;
+  await using held = await heldEventActor(capacity);
+  const first = publish(held.event, "orders");
+  first.catch(() => {});
+  await until("first batch committed", () => held.flushGates.length > 0);
+  // The actor is held inside a publish (its topic lookup) while the mailbox fills.
+  held.holdLookups();
+  const blocked = publish(held.event, "refunds");
+  blocked.catch(() => {});
+  const queued: Promise<PublishResult>[] = [];
+  let refused = 0;
+  /** Publishes until the mailbox refuses one. */
+  const fill = async () => {
+    const before = refused;
+    while (refused === before) {
+      const p = publish(held.event, "refunds");
+      queued.push(p);
+      p.catch((error) => {
+        if (error instanceof MailboxFullError) refused++;
+      });
+      await Promise.resolve();
+    }
+  };
+  await fill();
+  // Let the first batch's flush timer, queued meanwhile, be handled or lapse.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  await fill();
+  // The first commit ends now, with the mailbox full.
+  held.stopHoldingFlushes();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  held.releaseLookups();
+  const answer = await first;
+  assert.equal(answer.ok, true);
+  assert.equal((await blocked).ok, true);
+  const settled = await Promise.allSettled(queued);
+  const answered = settled.filter((s) => s.status === "fulfilled");
+  assert.equal(
+    answered.length,
+    queued.length - refused,
+    "every publish the mailbox took is answered",
+  );
+  assert.ok(answered.every((s) => s.value.ok));
+});
