@@ -298,6 +298,23 @@ export const FIGURES: FigureDef[] = [
     kind: "miranda",
   },
   {
+    name: "forwarder_latency_p50",
+    title:
+      "latency through a bare forwarder at {latencyRate}/s for {latencySec} s (publish sent → sink), p50",
+    unit: "ms",
+    scenario: "forwarder",
+    goal: { on: "report" },
+    kind: "baseline",
+  },
+  {
+    name: "forwarder_latency_p99",
+    title: "latency through a bare forwarder (publish sent → sink) p99",
+    unit: "ms",
+    scenario: "forwarder",
+    goal: { on: "report" },
+    kind: "baseline",
+  },
+  {
     name: "latency_p50",
     title:
       "end-to-end latency at {latencyRate}/s for {latencySec} s (publish sent → sink), p50",

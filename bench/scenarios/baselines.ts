@@ -9,7 +9,9 @@ import { rabbitmqBaseline, rabbitmqReachable } from "../baselines/rabbitmq.ts";
 import { sinkCeiling } from "../baselines/sink_client.ts";
 import { storageCeiling } from "../baselines/storage.ts";
 import type { Scenario } from "../figures.ts";
+import { paced } from "../paced.ts";
 import { fromFileUrl } from "../paths.ts";
+import { percentile } from "../stats.ts";
 import { spawnDeno, which } from "../procs.ts";
 import { runWrk, type WrkResult } from "../wrk.ts";
 
@@ -140,5 +142,48 @@ const sink: Scenario = {
   },
 };
 
+const forwarder: Scenario = {
+  name: "forwarder",
+  kind: "baseline",
+  check: () => Promise.resolve(null),
+  run: async (ctx) => {
+    const s = await ctx.sink();
+    await using server = spawnDeno(
+      fromFileUrl(new URL("../servers/forwarder.ts", import.meta.url)),
+      [`${s.url}in/forwarder`],
+    );
+    const url = (await server.waitFor(/listening on (\S+)/, 30_000))[1]!;
+    const target = { url, headers: {} };
+    const { latencyRate: rate, latencySec: seconds, bodyBytes } = ctx.sizes;
+    // The same warm-up and run as the latency scenario's.
+    await s.reset();
+    const warm = await paced(target, rate, 1, bodyBytes);
+    await s.waitCount(warm.acceptedAt.size, 30_000);
+    await s.reset({ latency: true });
+    const sent = await paced(target, rate, seconds, bodyBytes);
+    await s.waitCount(sent.acceptedAt.size, 60_000);
+    const l = Float64Array.from((await s.stats()).latencies).sort();
+    const detail = {
+      events: rate * seconds,
+      accepted: sent.acceptedAt.size,
+      refused: sent.refused,
+      sendLagMaxMs: sent.maxLagMs,
+      publishRoundTripMs: sent.acceptMs,
+      p999: percentile(l, 99.9),
+      maxMs: l[l.length - 1],
+    };
+    return {
+      forwarder_latency_p50: { value: percentile(l, 50), detail },
+      forwarder_latency_p99: { value: percentile(l, 99) },
+    };
+  },
+};
+
 /** The baseline scenarios, in the order they run. */
-export const BASELINES: Scenario[] = [httpCeiling, storage, rabbitmq, sink];
+export const BASELINES: Scenario[] = [
+  httpCeiling,
+  storage,
+  rabbitmq,
+  sink,
+  forwarder,
+];
