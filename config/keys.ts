@@ -340,7 +340,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     type: { kind: "enum", values: ["main", "worker"] },
     default: "worker",
     doc:
-      "Where deliveries' HTTP requests run: a worker thread of their own, or the node's main thread (one-at-a-time subscriptions and probes always use the main thread)",
+      "Where deliveries' HTTP requests run: a worker thread of their own beyond a light load (up to 8 at once stay on the main thread, and no worker is started for them), or always the node's main thread (one-at-a-time subscriptions and probes always use the main thread)",
   }),
   spec({
     key: "allowedPrivateCidrs",

@@ -3,6 +3,7 @@ import { serve } from "../support/loopback_server.ts";
 import { eventually } from "../support/pipeline_client.ts";
 import {
   createWorkerSender,
+  DIRECT_IN_FLIGHT,
   RESTART_AFTER_FAILURE_MS,
   START_DELAY_MS,
 } from "../../delivery/worker_sender.ts";
@@ -21,18 +22,49 @@ const base = {
 const FAULTY = new URL("../support/faulty_send_worker.ts", import.meta.url)
   .href;
 
-/** A fallback sender that answers 299 and records the paths it was given. */
-function recordingFallback(): { fallback: Sender; viaFallback: string[] } {
+/**
+ * A fallback sender that answers 299 and records the paths it was given;
+ * after `hold(n)` it keeps its next `n` answers until `release`.
+ */
+function recordingFallback() {
   const viaFallback: string[] = [];
+  const held: (() => void)[] = [];
+  const state = { toHold: 0 };
   const fallback: Sender = {
     send: (request) => {
       viaFallback.push(new URL(request.url).pathname);
-      return Promise.resolve({ kind: "ok", status: 299 });
+      const result = { kind: "ok", status: 299 } as const;
+      if (state.toHold === 0) return Promise.resolve(result);
+      state.toHold--;
+      return new Promise((resolve) => held.push(() => resolve(result)));
     },
     close: () => Promise.resolve(),
     [Symbol.asyncDispose]: () => Promise.resolve(),
   };
-  return { fallback, viaFallback };
+  return {
+    fallback,
+    viaFallback,
+    /** Keeps the fallback's next `n` answers until `release`. */
+    hold: (n: number) => (state.toHold = n),
+    /** Answers what was kept. */
+    release: () => {
+      for (const answer of held.splice(0)) answer();
+    },
+  };
+}
+
+/** Starts `DIRECT_IN_FLIGHT` attempts the fallback keeps: the load is no longer light. */
+function loadFallback(
+  sender: Sender,
+  f: ReturnType<typeof recordingFallback>,
+): Promise<unknown> {
+  f.hold(DIRECT_IN_FLIGHT);
+  return Promise.all(
+    Array.from(
+      { length: DIRECT_IN_FLIGHT },
+      (_, i) => sender.send({ ...base, url: `http://127.0.0.1:9/held/${i}` }),
+    ),
+  );
 }
 
 Deno.test("worker sender: many attempts started in one turn all arrive, each with its own body and headers, and each outcome is classified", async () => {
@@ -202,45 +234,46 @@ Deno.test("worker sender: the worker starts with the first attempt, is retired o
   assert.equal(sender.workerRunning, true);
 });
 
-Deno.test("worker sender: with a fallback, attempts made while the worker loads go through the fallback, and later ones through the worker once it is ready", async () => {
+Deno.test("worker sender: with a fallback, a light load goes through it and starts no worker; beyond it the worker is started and takes the rest once ready", async () => {
   const atServer: string[] = [];
   await using server = serve((request) => {
     atServer.push(new URL(request.url).pathname);
     return new Response(null, { status: 200 });
   });
-  const { fallback, viaFallback } = recordingFallback();
-  await using sender = createWorkerSender({}, {}, fallback);
-  const first = await Promise.all(
-    ["/a", "/b", "/c"].map((path) =>
-      sender.send({ ...base, url: `${server.url}${path}` })
-    ),
-  );
-  assert.deepEqual(first.map((r) => r.kind === "ok" && r.status), [
-    299,
-    299,
-    299,
-  ]);
-  assert.deepEqual(viaFallback, ["/a", "/b", "/c"]);
+  const f = recordingFallback();
+  await using sender = createWorkerSender({}, {}, f.fallback);
+  for (const path of ["/a", "/b", "/c"]) {
+    const result = await sender.send({ ...base, url: `${server.url}${path}` });
+    assert.deepEqual(result, { kind: "ok", status: 299 });
+  }
+  await new Promise((r) => setTimeout(r, START_DELAY_MS + 200));
+  assert.equal(sender.workerStarts, 0, "a light load started a worker");
+  const held = loadFallback(sender, f);
+  // Beyond the light load: through the fallback while the worker loads.
+  const loading = await sender.send({ ...base, url: `${server.url}/d` });
+  assert.deepEqual(loading, { kind: "ok", status: 299 });
   assert.equal(sender.workerRunning, false, "started a little later");
-  // Once the worker is ready, attempts go to the subscriber through it.
   const later = await eventually("an attempt through the worker", async () => {
-    const result = await sender.send({ ...base, url: `${server.url}/d` });
+    const result = await sender.send({ ...base, url: `${server.url}/e` });
     return result.kind === "ok" && result.status === 299 ? undefined : result;
   });
   assert.deepEqual(later, { kind: "ok", status: 200 });
-  assert.deepEqual(atServer, ["/d"]);
+  assert.deepEqual(atServer, ["/e"]);
+  f.release();
+  await held;
 });
 
 Deno.test("worker sender: with a fallback, a worker that fails to load leaves attempts to the fallback and is not started again at once", async () => {
   const broken = `data:application/javascript,${
     encodeURIComponent('throw new Error("no delivery worker here");')
   }`;
-  const { fallback, viaFallback } = recordingFallback();
+  const f = recordingFallback();
   await using sender = createWorkerSender(
     {},
     { workerUrl: broken },
-    fallback,
+    f.fallback,
   );
+  const held = loadFallback(sender, f);
   await sender.send({ ...base, url: "http://127.0.0.1:9/a" });
   assert.equal(sender.workerStarts, 0, "started a little later");
   await eventually(
@@ -259,5 +292,10 @@ Deno.test("worker sender: with a fallback, a worker that fails to load leaves at
     1,
     `not started again within ${RESTART_AFTER_FAILURE_MS} ms`,
   );
-  assert.deepEqual(viaFallback, ["/a", "/b"]);
+  assert.deepEqual(f.viaFallback.filter((p) => !p.startsWith("/held/")), [
+    "/a",
+    "/b",
+  ]);
+  f.release();
+  await held;
 });
