@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { SQLITE_MIGRATIONS } from "../../store/sqlite/migrations.ts";
 import { openSqliteStore } from "../../store/sqlite/store.ts";
-import type { Cipher, Store } from "../../store/mod.ts";
+import type { Cipher, NewEvent, Store } from "../../store/mod.ts";
 import { type Keyring, SealedError } from "../../security/envelope.ts";
 import { testKeyfile } from "../support/keys.ts";
 import { listFiles, marker, scanForMarkers } from "../support/marker_scan.ts";
@@ -270,6 +270,23 @@ Deno.test("sqlite store: migration 5 lets existing subscriptions of admins and o
 
 const T0 = "2026-01-01T00:00:00.000Z";
 
+/** Events with these ids on topic `t1`, received at `time`, body `{}`. */
+function ordersEvents(ids: string[], time: string): NewEvent[] {
+  return ids.map((id) => ({
+    id,
+    topicId: "t1",
+    method: "POST",
+    path: "",
+    query: "",
+    contentType: "application/json",
+    headers: {},
+    body: new TextEncoder().encode("{}"),
+    sender: "root",
+    receivedAt: Date.parse(time),
+    idempotencyKey: null,
+  }));
+}
+
 /** Creates topic `t1` ("orders", owned by root) or fails the test. */
 async function addOrdersTopic(store: Store): Promise<void> {
   assert.deepEqual(
@@ -337,19 +354,7 @@ Deno.test("sqlite store: event batches, deliveries and dead letters are answered
       for (const gate of gates.splice(0)) gate.resolve();
       return await pending;
     };
-    const events = ["e1", "e2"].map((id) => ({
-      id,
-      topicId: "t1",
-      method: "POST" as const,
-      path: "",
-      query: "",
-      contentType: "application/json",
-      headers: {},
-      body: new TextEncoder().encode("{}"),
-      sender: "root",
-      receivedAt: Date.parse(time),
-      idempotencyKey: null,
-    }));
+    const events = ordersEvents(["e1", "e2"], time);
     const [seq1, seq2] = await waitsForFlush(store.events.append(events));
     await waitsForFlush(store.deliveries.recordDelivered([{
       subscriptionId: "s1",
@@ -505,19 +510,7 @@ Deno.test("sqlite store: an appended batch can be read, and onVisible is told it
       },
     };
     await addOrdersTopic(store);
-    const events = ["e1", "e2", "e3"].map((id) => ({
-      id,
-      topicId: "t1",
-      method: "POST" as const,
-      path: "",
-      query: "",
-      contentType: "application/json",
-      headers: {},
-      body: new TextEncoder().encode(`{"id":"${id}"}`),
-      sender: "root",
-      receivedAt: Date.parse(T0),
-      idempotencyKey: null,
-    }));
+    const events = ordersEvents(["e1", "e2", "e3"], T0);
     const visible: number[][] = [];
     let durable = false;
     const appending = store.events.append(events, (seqs) => {
