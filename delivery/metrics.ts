@@ -75,3 +75,32 @@ export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
     }),
   };
 }
+
+/**
+ * `miranda_delivery_worker_running` (1 while a delivery worker runs) and
+ * `miranda_delivery_worker_attempts_total` (attempts it has carried; a light
+ * load goes out from the node's thread and starts none), read from `sender`
+ * at each scrape.
+ */
+export function registerWorkerSenderMetrics(
+  registry: Registry,
+  sender: { readonly workerRunning: boolean; readonly workerAttempts: number },
+): void {
+  new Gauge({
+    name: "miranda_delivery_worker_running",
+    help: "1 while a delivery worker thread runs, else 0",
+    registers: [registry],
+    collect() {
+      this.set(sender.workerRunning ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: "miranda_delivery_worker_attempts_total",
+    help: "Delivery attempts carried by the delivery worker thread",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sender.workerAttempts);
+    },
+  });
+}

@@ -85,8 +85,10 @@ export interface WorkerSenderOptions {
 export interface WorkerSender extends Sender {
   /** Whether a worker is running now (none before the first attempt and once retired). */
   readonly workerRunning: boolean;
-  /** Workers started so far (for tests). */
+  /** Workers started so far. */
   readonly workerStarts: number;
+  /** Attempts handed to a worker so far (the rest went through the fallback). */
+  readonly workerAttempts: number;
 }
 
 /**
@@ -113,6 +115,7 @@ export function createWorkerSender(
   let failedAt = -Infinity;
   let startTimer: ReturnType<typeof setTimeout> | null = null;
   let starts = 0;
+  let attemptsToWorker = 0;
   // Attempts under way through the fallback.
   let direct = 0;
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
@@ -257,6 +260,7 @@ export function createWorkerSender(
       idleTimer = null;
     }
     const id = nextId++;
+    attemptsToWorker++;
     const { promise, resolve } = Promise.withResolvers<AttemptResult>();
     const signal = request.signal;
     const onAbort = () => {
@@ -319,6 +323,9 @@ export function createWorkerSender(
     },
     get workerStarts() {
       return starts;
+    },
+    get workerAttempts() {
+      return attemptsToWorker;
     },
   };
 }

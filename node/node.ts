@@ -32,8 +32,9 @@ import { eventRoutes } from "../http/routes/events.ts";
 import { subscriptionRoutes } from "../http/routes/subscriptions.ts";
 import { newSigningSecret } from "../delivery/signature.ts";
 import { createDeliveryClient } from "../delivery/client.ts";
-import { localSender } from "../delivery/sender.ts";
+import { localSender, type Sender } from "../delivery/sender.ts";
 import { createWorkerSender } from "../delivery/worker_sender.ts";
+import { registerWorkerSenderMetrics } from "../delivery/metrics.ts";
 import { checkDestination, parseCidrs } from "../delivery/ssrf.ts";
 import { Slots } from "../delivery/slots.ts";
 import { topicRoutes } from "../http/routes/topics.ts";
@@ -219,9 +220,12 @@ export async function startNode(
   };
   // Couriers sending one attempt at a time always send from this thread.
   const directClient = localSender(createDeliveryClient(clientOptions));
-  const deliveryClient = config.deliveryThread === "worker"
-    ? createWorkerSender(clientOptions, {}, directClient)
-    : directClient;
+  let deliveryClient: Sender = directClient;
+  if (config.deliveryThread === "worker") {
+    const workerSender = createWorkerSender(clientOptions, {}, directClient);
+    registerWorkerSenderMetrics(registry, workerSender);
+    deliveryClient = workerSender;
+  }
   const secretCache = new SecretCache(store.subscriptions);
   const delivery: ActorRef<DeliveryMsg> = await system.spawn(deliveryBehavior({
     system,

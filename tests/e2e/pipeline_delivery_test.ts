@@ -18,6 +18,7 @@ import {
   subscribe,
   verifySignatures,
 } from "../support/pipeline_client.ts";
+import { START_DELAY_MS } from "../../delivery/worker_sender.ts";
 
 const ok = () => new Response(null, { status: 204 });
 
@@ -488,10 +489,18 @@ Deno.test("pipeline e2e: delivery on a real node to real loopback subscribers", 
 });
 
 for (const thread of ["worker", "main"] as const) {
-  Deno.test(`pipeline e2e: with --delivery-thread ${thread}, an unordered and an ordered subscription each get every event, signed, the ordered one in order`, async () => {
+  Deno.test(`pipeline e2e: with --delivery-thread ${thread}, an unordered and an ordered subscription each get every event, signed, the ordered one in order; the worker carries only what a light load leaves`, async () => {
     await using node = await startPipelineNode(["--delivery-thread", thread]);
     const { admin } = node;
-    await using sink = new Subscriber(ok);
+    // Once slow, the unordered subscription's attempts pile up past the
+    // light load the node's thread sends by itself.
+    let slow = false;
+    await using sink = new Subscriber(async (received) => {
+      if (slow && received.path === "/wide") {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      return ok();
+    });
     await createTopic(node, admin, { name: "threads" });
     const wide = await subscribe(node, admin, {
       topic: "threads",
@@ -505,10 +514,37 @@ for (const thread of ["worker", "main"] as const) {
       ordered: true,
     });
     const ids: string[] = [];
-    for (let i = 0; i < 30; i++) {
+    const workerMetrics = async () => {
+      const text = await metrics(node);
+      const value = (name: string) =>
+        new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1];
+      return {
+        running: value("miranda_delivery_worker_running"),
+        carried: value("miranda_delivery_worker_attempts_total"),
+      };
+    };
+    // A light load: one event at a time, each delivered before the next.
+    for (let i = 0; i < 3; i++) {
+      ids.push(await publishOk(node, admin, "threads", { body: `{"n":${i}}` }));
+      await sink.until(() => sink.deliveries.length >= 2 * ids.length);
+    }
+    await new Promise((resolve) => setTimeout(resolve, START_DELAY_MS + 250));
+    const light = await workerMetrics();
+    slow = true;
+    for (let i = 3; i < 43; i++) {
       ids.push(await publishOk(node, admin, "threads", { body: `{"n":${i}}` }));
     }
-    await sink.until(() => sink.deliveries.length >= 60, 15_000);
+    await sink.until(() => sink.deliveries.length >= 2 * ids.length, 15_000);
+    const heavy = await workerMetrics();
+    if (thread === "worker") {
+      assert.deepEqual(light, { running: "0", carried: "0" });
+      assert.equal(heavy.running, "1");
+      assert.ok(Number(heavy.carried) > 0, `worker carried ${heavy.carried}`);
+    } else {
+      const none = { running: undefined, carried: undefined };
+      assert.deepEqual(light, none, "a delivery worker in main mode");
+      assert.deepEqual(heavy, none, "a delivery worker in main mode");
+    }
     const to = (path: string) => sink.deliveries.filter((d) => d.path === path);
     const idsOf = (path: string) =>
       to(path).map((d) => d.headers.get("webhook-id"));
