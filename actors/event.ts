@@ -364,8 +364,13 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     // Commits run in call order inside the store; their fsyncs overlap, so
     // the actor keeps filling the next batch meanwhile.
     deps.store.events.append(batch.map((p) => p.event), (seqs) => {
-      woken = true;
-      deps.onCommitted(committedTopics(batch, seqs));
+      // A failure here must not fail the commit: `committed` wakes them then.
+      try {
+        deps.onCommitted(committedTopics(batch, seqs));
+        woken = true;
+      } catch (error) {
+        ctx.log.warn("couriers not woken at commit", errorFields(error));
+      }
     }).then(
       (seqs) => {
         commitSeconds.observe((performance.now() - started) / 1000);

@@ -7,10 +7,10 @@
  *
  * The worker (an isolate of its own, ~25 MB) starts with the first attempt
  * it is to carry and is retired once no attempt has been in flight for
- * {@linkcode IDLE_MS}; the next attempt it is to carry starts another. That wait is long: `new Worker` alone
- * holds the node's thread 11–18 ms and undici then loads for ~100 ms,
- * while a terminated worker gives back only ~6 of the ~17 MB it took
- * (`deno run -A bench/probes/worker_start.ts`).
+ * {@linkcode IDLE_MS}; the next attempt it is to carry starts another. That
+ * wait is long: `new Worker` alone holds the node's thread 11–18 ms and
+ * undici then loads for ~100 ms, while a terminated worker gives back only
+ * ~6 of the ~17 MB it took (`deno run -A bench/probes/worker_start.ts`).
  *
  * Given a sender on the node's thread (`fallback`), a light load — up to
  * {@linkcode DIRECT_IN_FLIGHT} attempts at once — goes through it and

@@ -423,7 +423,8 @@ export interface EventStore {
    * each, in order, once the commit is durable. `onVisible`, if given, is
    * called with the same seqs as soon as the commit can be read on this
    * node — before the flush to disk, so readers can start on the batch while
-   * it is being made durable (see DESIGN: delivery may precede the 2xx).
+   * it is being made durable (the README's Ack modes say why delivery may
+   * precede the 2xx). It must not throw: the commit would be reported failed.
    */
   append(
     events: readonly NewEvent[],
