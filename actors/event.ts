@@ -155,7 +155,15 @@ export interface EventState {
   flushArmed: boolean;
   /** Batches handed to the store and not yet answered. */
   inFlight: number;
+  /**
+   * Ids of topics deleted lately: a batch committed after its topic was
+   * deleted must not bring the topic's accepted series back.
+   */
+  deletedTopics: Set<string>;
 }
+
+/** Deleted topic ids remembered at most (then forgotten all at once). */
+const DELETED_TOPICS_KEPT = 1_024;
 
 /** A topic that got events in a commit, and the largest seq among them when known. */
 export interface CommittedTopic {
@@ -442,7 +450,9 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     }
     batchSize.observe(batch.length);
     for (const pending of batch) {
-      accepted.inc({ topic: pending.topic });
+      if (!state.deletedTopics.has(pending.event.topicId)) {
+        accepted.inc({ topic: pending.topic });
+      }
       pending.reply?.({ ok: true, id: pending.event.id, duplicate: false });
     }
     if (!msg.woken) deps.onCommitted(committedTopics(batch, seqs));
@@ -510,6 +520,7 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       batch: [],
       pendingKeys: new Map(),
       flushArmed: false,
+      deletedTopics: new Set(),
       inFlight: 0,
     }),
     async handle(state, msg, ctx) {
@@ -531,11 +542,21 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
         case "topicChanged":
           state.topics.delete(msg.name);
           return state;
-        case "topicDeleted":
+        case "topicDeleted": {
+          // Known by id only while cached, as it is while publishes to it
+          // are being committed.
+          const id = state.topics.get(msg.name)?.topic?.id;
+          if (id !== undefined) {
+            if (state.deletedTopics.size >= DELETED_TOPICS_KEPT) {
+              state.deletedTopics.clear();
+            }
+            state.deletedTopics.add(id);
+          }
           state.topics.delete(msg.name);
           await forgetSeries(accepted, "topic", msg.name);
           await forgetSeries(rejected, "topic", msg.name);
           return state;
+        }
         case "get":
           msg.reply(await view(msg));
           return state;

@@ -1,3 +1,10 @@
+/**
+ * The event actor around its commits: couriers woken before the flush, a
+ * commit's outcome through a full mailbox, and a deleted topic's series.
+ *
+ * @module
+ */
+
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
 import { MailboxFullError } from "../../actors/errors.ts";
@@ -7,7 +14,7 @@ import {
   type EventMsg,
   type PublishResult,
 } from "../../actors/event.ts";
-import { ActorSystem, ask } from "../../actors/system.ts";
+import { ActorSystem, ask, tell } from "../../actors/system.ts";
 import type { ActorRef } from "../../actors/types.ts";
 import { silentLogger } from "../../observability/logger.ts";
 import type { Store } from "../../store/mod.ts";
@@ -61,6 +68,7 @@ async function heldEventActor(mailboxCapacity = 1024) {
     },
   };
   const woken: CommittedTopic[] = [];
+  const registry = new Registry();
   const system = new ActorSystem({
     log: silentLogger,
     registry: new Registry(),
@@ -71,7 +79,7 @@ async function heldEventActor(mailboxCapacity = 1024) {
       maxBodyBytes: 1024,
       batchMaxEvents: 64,
       batchMaxDelayMs: 1,
-      registry: new Registry(),
+      registry,
       onCommitted: (topics) => woken.push(...topics),
     }),
     { mailboxCapacity },
@@ -82,6 +90,7 @@ async function heldEventActor(mailboxCapacity = 1024) {
   return {
     inner,
     event,
+    registry,
     woken,
     flushGates,
     releaseFlushes,
@@ -191,4 +200,19 @@ Deno.test("event actor: a commit that ends while publishers fill its mailbox is 
     "every publish the mailbox took is answered",
   );
   assert.ok(answered.every((s) => s.value.ok));
+});
+
+Deno.test("event actor: a batch committed after its topic was deleted does not bring back the topic's accepted series", async () => {
+  await using held = await heldEventActor();
+  const publishing = publish(held.event, "orders");
+  publishing.catch(() => {});
+  await until("a commit under way", () => held.flushGates.length > 0);
+  tell(held.event, { type: "topicDeleted", name: "orders" });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  held.stopHoldingFlushes();
+  assert.equal((await publishing).ok, true);
+  assert.equal((await publish(held.event, "refunds")).ok, true);
+  const text = await held.registry.metrics();
+  assert.match(text, /miranda_events_accepted_total\{topic="refunds"\} 1/);
+  assert.doesNotMatch(text, /miranda_events_accepted_total\{topic="orders"\}/);
 });
