@@ -20,6 +20,7 @@ import { silentLogger } from "../../observability/logger.ts";
 import type { Store } from "../../store/mod.ts";
 import { openSqliteStore } from "../../store/sqlite/store.ts";
 import { testKeyfile } from "../support/keys.ts";
+import { topicRecord } from "../store/pipeline_contract.ts";
 import { eventually } from "../support/pipeline_client.ts";
 
 const T0 = "2026-01-01T00:00:00.000Z";
@@ -43,17 +44,10 @@ async function heldEventActor(mailboxCapacity = 1024) {
     },
   });
   for (const [id, name] of [["t1", "orders"], ["t2", "refunds"]]) {
-    await inner.topics.create({
-      id: id!,
-      name: name!,
-      owner: "root",
-      ack: "persisted",
-      retentionMs: 60_000,
-      maxBodyBytes: null,
-      grants: [],
-      createdAt: T0,
-      version: 1,
-    }, { actor: "root", requestId: "r1", time: T0 });
+    await inner.topics.create(
+      topicRecord(name!, { id: id!, owner: "root", retentionMs: 60_000 }),
+      { actor: "root", requestId: "r1", time: T0 },
+    );
   }
   const lookups = Promise.withResolvers<void>();
   const held = { lookups: false };

@@ -35,7 +35,8 @@ function change(actor = "alice", requestId = "r1", time = T0): ChangeContext {
   return { actor, requestId, time };
 }
 
-function topicRecord(
+/** A topic record named `name` (id `topic-<name>`, owned by alice), with `fields` over it. */
+export function topicRecord(
   name: string,
   fields: Partial<TopicRecord> = {},
 ): TopicRecord {

@@ -7,6 +7,7 @@ import { type Keyring, SealedError } from "../../security/envelope.ts";
 import { testKeyfile } from "../support/keys.ts";
 import { listFiles, marker, scanForMarkers } from "../support/marker_scan.ts";
 import { storeContract } from "./contract.ts";
+import { topicRecord } from "./pipeline_contract.ts";
 
 storeContract("sqlite", async (cipher) => {
   const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
@@ -290,17 +291,10 @@ function ordersEvents(ids: string[], time: string): NewEvent[] {
 /** Creates topic `t1` ("orders", owned by root) or fails the test. */
 async function addOrdersTopic(store: Store): Promise<void> {
   assert.deepEqual(
-    await store.topics.create({
-      id: "t1",
-      name: "orders",
-      owner: "root",
-      ack: "persisted",
-      retentionMs: 60_000,
-      maxBodyBytes: null,
-      grants: [],
-      createdAt: T0,
-      version: 1,
-    }, { actor: "root", requestId: "r1", time: T0 }),
+    await store.topics.create(
+      topicRecord("orders", { id: "t1", owner: "root", retentionMs: 60_000 }),
+      { actor: "root", requestId: "r1", time: T0 },
+    ),
     { ok: true },
   );
 }
