@@ -2,10 +2,12 @@
  * Where a publish's time goes at a steady 1,000 publishes/s (10 s, open
  * loop) into a node with one loopback subscriber: the publisher's round
  * trip (send → 202) percentiles next to the server's own view of the same
- * requests (`miranda_http_request_seconds` for the publish route) and of its
- * group commits (`miranda_event_commit_seconds`, `miranda_event_batch_size`).
+ * requests (`miranda_http_request_seconds` for the publish route), of its
+ * group commits (`miranda_event_commit_seconds`, `miranda_event_batch_size`)
+ * and of its event loop (`nodejs_eventloop_lag_*`, over the node's life).
  * A tail the server also sees is inside the node; one it does not is
- * before or after it.
+ * before or after it. 3,000 publishes one at a time warm the node up first;
+ * the histograms are counted over the measured 10 s only.
  *
  * `deno run -A bench/probes/publish_latency.ts [persisted|received]`
  *
@@ -44,6 +46,20 @@ await createSubscription(m, {
   maxInFlight: 64,
 });
 
+const scrape = async () =>
+  await (await fetch(`${m.url}/metrics`, {
+    headers: { authorization: m.bearer },
+  })).text();
+for (let i = 0; i < 3_000; i++) {
+  const response = await fetch(`${m.url}/topics/latency-probe`, {
+    method: "POST",
+    headers: { authorization: m.bearer, "content-type": "application/json" },
+    body: "{}",
+  });
+  await response.arrayBuffer();
+}
+const before = samples(await scrape());
+
 const roundTrips: number[] = [];
 const inFlight = new Set<Promise<void>>();
 const t0 = performance.now();
@@ -69,11 +85,24 @@ say(
     roundTrips.at(-1)!.toFixed(1)
   } (${roundTrips.length} publishes)`,
 );
-const metrics = await (await fetch(`${m.url}/metrics`, {
-  headers: { authorization: m.bearer },
-})).text();
+const after = samples(await scrape());
 const wanted =
   /^miranda_(http_request_seconds_bucket\{[^}]*route="\/topics\/:name[^}]*\}|event_commit_seconds_bucket|event_batch_size_(sum|count))/;
-for (const line of metrics.split("\n")) {
-  if (wanted.test(line)) say(line);
+for (const [series, value] of after) {
+  if (wanted.test(series)) {
+    say(`${series} ${value - (before.get(series) ?? 0)}`);
+  } else if (/^nodejs_eventloop_lag_(p50|p99|max)_seconds/.test(series)) {
+    say(`${series} ${value}`);
+  }
+}
+
+/** Each sample line of a `/metrics` text: series → value. */
+function samples(text: string): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#") || line === "") continue;
+    const space = line.lastIndexOf(" ");
+    map.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return map;
 }
