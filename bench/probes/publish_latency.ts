@@ -7,7 +7,12 @@
  * and of its event loop (`nodejs_eventloop_lag_*`, over the node's life).
  * A tail the server also sees is inside the node; one it does not is
  * before or after it. 3,000 publishes one at a time warm the node up first;
- * the histograms are counted over the measured 10 s only.
+ * the histograms are counted over the measured 10 s only. With
+ * `MIRANDA_BENCH_SERVER_FLAGS="--v8-flags=--trace-gc"` it also sums the
+ * node's garbage collections in those 10 s (the main isolate's and the
+ * workers' together): count, pause total and largest, and what each
+ * scavenge left alive (the heap after it, minus the heap after the one
+ * before: what it promoted, roughly).
  *
  * `deno run -A bench/probes/publish_latency.ts [persisted|received]`
  *
@@ -59,6 +64,7 @@ for (let i = 0; i < 3_000; i++) {
   await response.arrayBuffer();
 }
 const before = samples(await scrape());
+const gcLinesBefore = gcLines().length;
 
 const roundTrips: number[] = [];
 const inFlight = new Set<Promise<void>>();
@@ -94,6 +100,45 @@ for (const [series, value] of after) {
   } else if (/^nodejs_eventloop_lag_(p50|p99|max)_seconds/.test(series)) {
     say(`${series} ${value}`);
   }
+}
+
+const gc = gcLines().slice(gcLinesBefore);
+if (gc.length > 0) {
+  for (const kind of ["Scavenge", "Mark-Compact"]) {
+    const lines = gc.filter((l) => l.includes(kind));
+    const pauses = lines.map((l) =>
+      Number(/, ([\d.]+) \/ [\d.]+ ms/.exec(l)?.[1])
+    );
+    const total = pauses.reduce((a, b) => a + b, 0);
+    say(
+      `${kind}: ${lines.length} in the 10 s, pauses ${
+        total.toFixed(1)
+      } ms in all, largest ${Math.max(0, ...pauses).toFixed(1)} ms`,
+    );
+  }
+  // The main isolate's scavenges: the heap after each, in MB.
+  const isolate = /^\[\d+:(0x[0-9a-f]+)\]/.exec(gc[0]!)?.[1];
+  const after = gc.filter((l) => l.includes("Scavenge") && l.includes(isolate!))
+    .map((l) => Number(/-> ([\d.]+) \(/.exec(l)?.[1]));
+  const grown = after.slice(1).map((mb, i) => mb - after[i]!).filter((d) =>
+    d > 0
+  );
+  if (grown.length > 0) {
+    say(
+      `scavenges of one isolate left ${
+        (grown.reduce((a, b) => a + b, 0) / grown.length).toFixed(2)
+      } MB more alive each (median of its growing ones ${
+        percentile(grown.sort((a, b) => a - b), 50).toFixed(2)
+      })`,
+    );
+  }
+}
+
+/** The `--trace-gc` lines the node has printed so far. */
+function gcLines(): string[] {
+  return m.child.stdout().split("\n").filter((l) =>
+    /: (Scavenge|Mark-Compact|Incremental Mark-Compact) /.test(l)
+  );
 }
 
 /** Each sample line of a `/metrics` text: series → value. */
