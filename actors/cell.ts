@@ -46,6 +46,11 @@ export function registerAsk(msg: object, reject: (error: Error) => void): void {
   pendingAsks.set(msg, reject);
 }
 
+/** Internal: forgets the `ask` that sent `msg` once it is answered. */
+export function unregisterAsk(msg: object): void {
+  pendingAsks.delete(msg);
+}
+
 function rejectAsk(msg: object, error: Error): void {
   const reject = pendingAsks.get(msg);
   if (reject === undefined) return;

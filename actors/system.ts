@@ -15,7 +15,7 @@
  */
 
 import type { Registry } from "prom-client";
-import { ActorCell, registerAsk } from "./cell.ts";
+import { ActorCell, registerAsk, unregisterAsk } from "./cell.ts";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 import { type Deadline, Deadlines } from "./deadlines.ts";
 import { ActorStoppedError, AskTimeoutError } from "./errors.ts";
@@ -107,16 +107,23 @@ export function ask<const M, T = ReplyValue<M>>(
   const { promise, resolve, reject } = Promise.withResolvers<T>();
   let settled = false;
   let deadline: Deadline | undefined = undefined;
-  const fail = (error: Error): void => {
-    if (settled) return;
+  // Set once offered. An answered ask is forgotten at once: an entry left
+  // for the garbage collector keeps the message (its body with it) alive
+  // through the young generation's collections into the old one.
+  let registered: Msg | undefined = undefined;
+  const settle = (): void => {
     settled = true;
     deadline?.cancel();
+    if (registered !== undefined) unregisterAsk(registered);
+  };
+  const fail = (error: Error): void => {
+    if (settled) return;
+    settle();
     reject(error);
   };
   const msg = make((value) => {
     if (settled) return;
-    settled = true;
-    deadline?.cancel();
+    settle();
     resolve(value);
   });
   try {
@@ -125,9 +132,10 @@ export function ask<const M, T = ReplyValue<M>>(
     fail(error as Error);
     return promise;
   }
-  registerAsk(msg as Msg, fail);
   // Answered before it was even set (a synchronous reply): nothing to time.
   if (settled) return promise;
+  registered = msg as Msg;
+  registerAsk(registered, fail);
   deadline = cell.deadlines.add(options.timeoutMs, () => {
     fail(
       new AskTimeoutError(cell.name, (msg as Msg).type, options.timeoutMs),

@@ -106,9 +106,10 @@ const gc = gcLines().slice(gcLinesBefore);
 if (gc.length > 0) {
   for (const kind of ["Scavenge", "Mark-Compact"]) {
     const lines = gc.filter((l) => l.includes(kind));
+    // Lines without a pause figure (a scavenge's interleaved form) are left out.
     const pauses = lines.map((l) =>
       Number(/, ([\d.]+) \/ [\d.]+ ms/.exec(l)?.[1])
-    );
+    ).filter((ms) => !Number.isNaN(ms));
     const total = pauses.reduce((a, b) => a + b, 0);
     say(
       `${kind}: ${lines.length} in the 10 s, pauses ${
