@@ -98,6 +98,10 @@ export class WorkerSealer {
     key: CryptoKey,
     jobs: readonly SealJob[],
   ): Promise<Uint8Array<ArrayBuffer>[]> {
+    const worker = this.#worker;
+    if (worker === null || !this.#ready) {
+      throw new Error("The seal worker is not ready");
+    }
     let inputLength = 0;
     let outputLength = 0;
     for (const job of jobs) {
@@ -114,10 +118,6 @@ export class WorkerSealer {
       view.setUint32(at, plaintext.length);
       input.set(plaintext, at + 4);
       at += 4 + plaintext.length;
-    }
-    const worker = this.#worker;
-    if (worker === null || !this.#ready) {
-      throw new Error("The seal worker is not ready");
     }
     if (!this.#keysSent.has(keyId)) {
       worker.postMessage({ type: "key", keyId, key } satisfies ToSealWorker);
