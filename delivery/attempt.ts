@@ -9,7 +9,7 @@
  * @module
  */
 
-import { type Dispatcher, request as undiciRequest } from "undici";
+import type { Dispatcher } from "undici";
 import type { DeliveryClient } from "./client.ts";
 import type { Deadline, Deadlines } from "../actors/deadlines.ts";
 
@@ -49,53 +49,161 @@ export interface AttemptRequest {
   now?: () => number;
 }
 
-/** Sends one request and classifies the outcome; never throws. */
-export async function attempt(request: AttemptRequest): Promise<AttemptResult> {
-  const controller = new AbortController();
-  let timedOut = false;
-  const onTimeout = () => {
-    timedOut = true;
-    controller.abort();
-  };
-  const timeout: Deadline = request.deadlines?.add(
-    request.timeoutMs,
-    onTimeout,
-  ) ?? ownTimer(request.timeoutMs, onTimeout);
-  const onAbort = (): void => controller.abort();
-  request.signal?.addEventListener("abort", onAbort, { once: true });
-  if (request.signal?.aborted) controller.abort();
-  try {
-    const response = await undiciRequest(request.url, {
-      method: request.method as Dispatcher.HttpMethod,
-      headers: request.headers.flat(),
-      body: request.body !== null && request.body.length > 0
-        ? request.body
-        : null,
-      signal: controller.signal,
-      dispatcher: request.client.dispatcher(request.privateAllowed),
-    });
-    // The body is of no interest; draining it frees the connection.
-    await response.body.dump().catch(() => {});
-    return classify(
-      response.statusCode,
-      response.headers["retry-after"],
-      request.now ?? Date.now,
-    );
-  } catch (error) {
-    if (timedOut) {
-      return {
-        kind: "unreachable",
-        error: `No answer within ${request.timeoutMs} ms`,
-      };
-    }
-    if (request.signal?.aborted) {
-      return { kind: "unreachable", error: "Attempt aborted" };
-    }
-    return { kind: "unreachable", error: describe(error) };
-  } finally {
-    timeout.cancel();
-    request.signal?.removeEventListener("abort", onAbort);
+/**
+ * How much of a response body is read (and dropped) before the connection
+ * is closed instead: a subscriber answering a huge body costs a reconnect,
+ * not a courier's time.
+ */
+export const MAX_DRAINED_BODY_BYTES = 128 * 1024;
+
+/**
+ * Sends one request and classifies the outcome; never throws.
+ *
+ * Goes through undici's `dispatch` with a handler of its own rather than
+ * `request()`: no response stream, async resource or abort-signal listener
+ * per attempt — only the status and `Retry-After` are kept and the body is
+ * dropped as it arrives.
+ */
+export function attempt(request: AttemptRequest): Promise<AttemptResult> {
+  return new Promise((resolve) => {
+    const handler = new AttemptHandler(request, resolve);
+    handler.start();
+  });
+}
+
+/**
+ * The undici handler of one attempt: settles once, with the status as soon
+ * as the body has been drained (or given up on), or with why no answer came.
+ */
+class AttemptHandler implements Dispatcher.DispatchHandler {
+  #request: AttemptRequest;
+  #settle: (result: AttemptResult) => void;
+  #settled = false;
+  #timeout: Deadline | null = null;
+  #controller: Dispatcher.DispatchController | null = null;
+  /** Why the attempt was given up before undici started it, if it was. */
+  #abortReason: Error | null = null;
+  #status = 0;
+  #retryAfter: string | string[] | undefined;
+  #drained = 0;
+
+  constructor(
+    request: AttemptRequest,
+    settle: (result: AttemptResult) => void,
+  ) {
+    this.#request = request;
+    this.#settle = settle;
   }
+
+  start(): void {
+    const request = this.#request;
+    this.#timeout =
+      request.deadlines?.add(request.timeoutMs, this.#onTimeout) ??
+        ownTimer(request.timeoutMs, this.#onTimeout);
+    if (request.signal?.aborted) return this.#onAbort();
+    request.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    try {
+      const { origin, path } = target(request.url);
+      request.client.dispatcher(request.privateAllowed).dispatch({
+        origin,
+        path,
+        method: request.method as Dispatcher.HttpMethod,
+        headers: request.headers.flat(),
+        body: request.body !== null && request.body.length > 0
+          ? request.body
+          : null,
+      }, this);
+    } catch (error) {
+      this.#finish({ kind: "unreachable", error: describe(error) });
+    }
+  }
+
+  #onTimeout = (): void => {
+    this.#giveUp(
+      new Error(`No answer within ${this.#request.timeoutMs} ms`),
+    );
+  };
+
+  #onAbort = (): void => {
+    this.#giveUp(new Error("Attempt aborted"));
+  };
+
+  /** Settles now and stops the request, at once or when undici starts it. */
+  #giveUp(reason: Error): void {
+    this.#finish(
+      this.#status !== 0
+        ? this.#classified()
+        : { kind: "unreachable", error: reason.message },
+    );
+    if (this.#controller !== null) this.#controller.abort(reason);
+    else this.#abortReason = reason;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.#abortReason !== null) {
+      controller.abort(this.#abortReason);
+      return;
+    }
+    this.#controller = controller;
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    // 1xx answers are interim; the final one follows.
+    if (statusCode < 200) return;
+    this.#status = statusCode;
+    this.#retryAfter = headers["retry-after"];
+  }
+
+  onResponseData(
+    controller: Dispatcher.DispatchController,
+    chunk: Uint8Array,
+  ): void {
+    this.#drained += chunk.length;
+    if (this.#drained <= MAX_DRAINED_BODY_BYTES) return;
+    this.#finish(this.#classified());
+    controller.abort(new Error("Response body too large to drain"));
+  }
+
+  onResponseEnd(): void {
+    this.#finish(this.#classified());
+  }
+
+  onResponseError(
+    _controller: Dispatcher.DispatchController,
+    error: Error,
+  ): void {
+    this.#finish(
+      this.#status !== 0
+        ? this.#classified()
+        : { kind: "unreachable", error: describe(error) },
+    );
+  }
+
+  #classified(): AttemptResult {
+    return classify(
+      this.#status,
+      this.#retryAfter,
+      this.#request.now ?? Date.now,
+    );
+  }
+
+  #finish(result: AttemptResult): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#timeout?.cancel();
+    this.#request.signal?.removeEventListener("abort", this.#onAbort);
+    this.#settle(result);
+  }
+}
+
+/** The origin and path undici's `dispatch` wants, from a URL. */
+function target(url: string): { origin: string; path: string } {
+  const parsed = new URL(url);
+  return { origin: parsed.origin, path: parsed.pathname + parsed.search };
 }
 
 function ownTimer(ms: number, expire: () => void): Deadline {

@@ -184,3 +184,93 @@ Deno.test("attempt: Retry-After parsing", () => {
   assert.equal(parseRetryAfter("soon", now), null);
   assert.equal(parseRetryAfter(null, now), null);
 });
+
+/** A response body that sends 64 KiB chunks until the client goes away. */
+function endlessBody(): ReadableStream<Uint8Array> {
+  const chunk = new Uint8Array(64 * 1024).fill(0x61);
+  return new ReadableStream({
+    pull: (controller) => controller.enqueue(chunk),
+  });
+}
+
+Deno.test("attempt: an endless answer body is given up after MAX_DRAINED_BODY_BYTES and the status still counts", async () => {
+  await using server = serve(() =>
+    new Response(endlessBody(), { status: 500 })
+  );
+  await using client = createDeliveryClient();
+  // The deadline is far off: only the body limit can end this attempt.
+  const result = attempt({
+    ...base,
+    client,
+    url: server.url,
+    timeoutMs: 60_000,
+  });
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  const stuck = new Promise<"stuck">((resolve) => {
+    guard = setTimeout(() => resolve("stuck"), 10_000);
+  });
+  const outcome = await Promise.race([result, stuck]);
+  clearTimeout(guard);
+  assert.deepEqual(outcome, { kind: "http", status: 500, retryAfterMs: null });
+  const next = await attempt({ ...base, client, url: server.url });
+  assert.equal(next.kind, "http", "the next attempt gets a fresh connection");
+});
+
+Deno.test("attempt: a body still arriving at the deadline ends the attempt with its status", async () => {
+  const { promise: release, resolve } = Promise.withResolvers<void>();
+  await using server = serve(() =>
+    new Response(
+      new ReadableStream({
+        async start(controller) {
+          controller.enqueue(new TextEncoder().encode("partial"));
+          await release;
+          controller.close();
+        },
+      }),
+      { status: 201 },
+    )
+  );
+  await using client = createDeliveryClient();
+  const result = await attempt({
+    ...base,
+    client,
+    url: server.url,
+    timeoutMs: 100,
+  });
+  assert.deepEqual(result, { kind: "ok", status: 201 });
+  resolve();
+});
+
+Deno.test("attempt: aborting the signal ends an attempt waiting for its answer", async () => {
+  const { promise: release, resolve } = Promise.withResolvers<void>();
+  let arrived!: () => void;
+  const requested = new Promise<void>((r) => arrived = r);
+  await using server = serve(async () => {
+    arrived();
+    await release;
+    return new Response("late");
+  });
+  await using client = createDeliveryClient();
+  const controller = new AbortController();
+  const result = attempt({
+    ...base,
+    client,
+    url: server.url,
+    timeoutMs: 60_000,
+    signal: controller.signal,
+  });
+  await requested;
+  controller.abort();
+  assert.deepEqual(await result, {
+    kind: "unreachable",
+    error: "Attempt aborted",
+  });
+  const already = await attempt({
+    ...base,
+    client,
+    url: server.url,
+    signal: controller.signal,
+  });
+  assert.deepEqual(already, { kind: "unreachable", error: "Attempt aborted" });
+  resolve();
+});
