@@ -516,11 +516,9 @@ for (const thread of ["worker", "main"] as const) {
     const ids: string[] = [];
     const workerMetrics = async () => {
       const text = await metrics(node);
-      const value = (name: string) =>
-        new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1];
       return {
-        running: value("miranda_delivery_worker_running"),
-        carried: value("miranda_delivery_worker_attempts_total"),
+        running: metricValue(text, "miranda_delivery_worker_running"),
+        carried: metricValue(text, "miranda_delivery_worker_attempts_total"),
       };
     };
     // A light load: one event at a time, each delivered before the next.
@@ -537,8 +535,8 @@ for (const thread of ["worker", "main"] as const) {
     await sink.until(() => sink.deliveries.length >= 2 * ids.length, 15_000);
     const heavy = await workerMetrics();
     if (thread === "worker") {
-      assert.deepEqual(light, { running: "0", carried: "0" });
-      assert.equal(heavy.running, "1");
+      assert.deepEqual(light, { running: 0, carried: 0 });
+      assert.equal(heavy.running, 1);
       assert.ok(Number(heavy.carried) > 0, `worker carried ${heavy.carried}`);
     } else {
       const none = { running: undefined, carried: undefined };

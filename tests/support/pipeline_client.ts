@@ -326,13 +326,22 @@ export async function rawRequest(
   }
 }
 
-/** The value of one Prometheus sample with exactly these labels, or undefined. */
+/**
+ * The value of one Prometheus sample with exactly these labels (none: the
+ * unlabelled series), or undefined.
+ */
 export function metricValue(
   text: string,
   name: string,
-  labels: Record<string, string>,
+  labels: Record<string, string> = {},
 ): number | undefined {
   for (const line of text.split("\n")) {
+    if (line.startsWith(`${name} `)) {
+      if (Object.keys(labels).length === 0) {
+        return Number(line.slice(name.length + 1));
+      }
+      continue;
+    }
     if (!line.startsWith(`${name}{`)) continue;
     const close = line.indexOf("}");
     const found: Record<string, string> = {};
