@@ -24,6 +24,7 @@ import { decoyEncryption } from "../identity/login_token.ts";
 import { parseListen } from "../config/load.ts";
 import type { Config } from "../config/keys.ts";
 import { createApp } from "../http/app.ts";
+import { listen as listenHttp } from "../http/listener.ts";
 import { authenticate } from "../http/middleware/auth.ts";
 import { RateLimiter } from "../http/rate_limit.ts";
 import { actorRoutes } from "../http/routes/actors.ts";
@@ -372,14 +373,15 @@ export async function startNode(
     cert: await Deno.readTextFile(layout.nodeCert),
     key: await Deno.readTextFile(layout.nodeKey),
   };
-  const listening = Promise.withResolvers<Deno.NetAddr>();
-  const server = Deno.serve({
+  const server = await listenHttp({
     hostname: listen.hostname,
     port: listen.port,
-    onListen: (addr) => listening.resolve(addr),
-    ...(tls ?? {}),
-  }, app.fetch);
-  const addr = await listening.promise;
+    tls,
+    handler: app.fetch,
+    log,
+    registry,
+  });
+  const addr = server.addr;
   const host = addr.hostname.includes(":")
     ? `[${addr.hostname}]`
     : addr.hostname;

@@ -38,6 +38,8 @@ export interface StartOptions {
   stdin?: "null" | "piped";
   /** Run the child under this umask (e.g. `0o000` to prove modes are set explicitly). */
   umask?: number;
+  /** Run the child with at most this many open files (`ulimit -n`, soft and hard). */
+  maxOpenFiles?: number;
 }
 
 /** Makes a temporary directory that the caller removes. */
@@ -50,7 +52,7 @@ export async function startServer(
   options: StartOptions = {},
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? `${await tempDir()}/data`;
-  const [program, { args }] = commandLine(options.umask, [
+  const [program, { args }] = commandLine(options, [
     "run",
     "--allow-all",
     MOD,
@@ -163,15 +165,26 @@ export async function request(
   };
 }
 
-/** `[program, { args }]` for `deno <args>`, under `sh -c 'umask …; exec'` when a umask is asked for. */
+/** `[program, { args }]` for `deno <args>`, under `sh -c 'umask …; ulimit -n …; exec'` when either is asked for. */
 function commandLine(
-  umask: number | undefined,
+  limits: { umask?: number | undefined; maxOpenFiles?: number | undefined },
   args: string[],
 ): [string, { args: string[] }] {
-  if (umask === undefined) return [Deno.execPath(), { args }];
-  const mask = umask.toString(8).padStart(3, "0");
+  const setup: string[] = [];
+  if (limits.umask !== undefined) {
+    setup.push(`umask ${limits.umask.toString(8).padStart(3, "0")}`);
+  }
+  if (limits.maxOpenFiles !== undefined) {
+    setup.push(`ulimit -n ${limits.maxOpenFiles}`);
+  }
+  if (setup.length === 0) return [Deno.execPath(), { args }];
   return ["/bin/sh", {
-    args: ["-c", `umask ${mask} && exec "$0" "$@"`, Deno.execPath(), ...args],
+    args: [
+      "-c",
+      `${setup.join(" && ")} && exec "$0" "$@"`,
+      Deno.execPath(),
+      ...args,
+    ],
   }];
 }
 
@@ -197,7 +210,7 @@ export async function runCommand(
     umask?: number;
   } = {},
 ): Promise<CommandResult> {
-  const [program, rest] = commandLine(options.umask, [
+  const [program, rest] = commandLine(options, [
     "run",
     "--allow-all",
     MOD,

@@ -1,0 +1,139 @@
+/**
+ * The node's HTTP listener, kept listening. `Deno.serve` stops for good when
+ * accepting a connection fails — with `EMFILE` once the process is out of
+ * file descriptors, say, which enough idle connections bring about, since
+ * `Deno.serve` never closes them — and the node then stays up without
+ * answering anything, `/healthz` included. Here such a stop is logged and
+ * counted, and the same address is served again after a backoff
+ * ({@linkcode RELISTEN_MIN_MS} doubling to {@linkcode RELISTEN_MAX_MS}) until
+ * it works; only {@linkcode Listener.shutdown} ends it.
+ *
+ * @module
+ */
+
+import client from "prom-client";
+import { errorFields, type Logger } from "../observability/logger.ts";
+
+/** The first wait before listening again, in ms. */
+export const RELISTEN_MIN_MS = 100;
+/** The longest wait between attempts to listen again, in ms. */
+export const RELISTEN_MAX_MS = 5_000;
+
+/** What {@linkcode listen} needs. */
+export interface ListenOptions {
+  hostname: string;
+  /** 0 for a free port; later listens reuse the port the first one got. */
+  port: number;
+  /** PEM certificate and key; null for plain HTTP. */
+  tls: { cert: string; key: string } | null;
+  handler: Deno.ServeHandler<Deno.NetAddr>;
+  log: Logger;
+  /** Where `miranda_http_listener_restarts_total` is registered. */
+  registry: client.Registry;
+}
+
+/** A listener that listens again when its server stops. */
+export interface Listener {
+  /** The address of the first listen (later ones take the same). */
+  addr: Deno.NetAddr;
+  /** Settles once {@linkcode Listener.shutdown} has stopped it. */
+  finished: Promise<void>;
+  /** Stops listening again and shuts the current server down. */
+  shutdown(): Promise<void>;
+}
+
+/** Serves `handler` on the address; throws when the first listen fails. */
+export async function listen(options: ListenOptions): Promise<Listener> {
+  const { log } = options;
+  const restarts = new client.Counter({
+    name: "miranda_http_listener_restarts_total",
+    help:
+      "Times the HTTP server stopped accepting connections (out of file descriptors, say) and listened again",
+    registers: [options.registry],
+  });
+  const first = await serveOnce(options, options.port);
+  let server = first.server;
+  let stopping = false;
+  const stopped = Promise.withResolvers<void>();
+  let wake: (() => void) | null = null;
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wake = null;
+        resolve();
+      }
+      wake = done;
+    });
+
+  const finished = (async () => {
+    while (true) {
+      let failure: unknown = new Error("the HTTP server stopped");
+      try {
+        await Promise.race([server.finished, stopped.promise]);
+      } catch (error) {
+        failure = error;
+      }
+      if (stopping) return;
+      restarts.inc();
+      let waitMs = RELISTEN_MIN_MS;
+      log.error("HTTP server stopped accepting connections; listening again", {
+        ...errorFields(failure),
+        retryInMs: waitMs,
+      });
+      while (true) {
+        await pause(waitMs);
+        if (stopping) return;
+        try {
+          const next = (await serveOnce(options, first.addr.port)).server;
+          if (stopping) {
+            // Shut down while this one started: `shutdown` had the old one.
+            await next.shutdown();
+            return;
+          }
+          server = next;
+          log.info("HTTP server listening again", { port: first.addr.port });
+          break;
+        } catch (error) {
+          waitMs = Math.min(waitMs * 2, RELISTEN_MAX_MS);
+          log.warn("HTTP server could not listen again; retrying", {
+            ...errorFields(error),
+            retryInMs: waitMs,
+          });
+        }
+      }
+    }
+  })();
+
+  return {
+    addr: first.addr,
+    finished,
+    async shutdown() {
+      if (!stopping) {
+        stopping = true;
+        stopped.resolve();
+        wake?.();
+        await server.shutdown().catch(() => {});
+      }
+      await finished;
+    },
+  };
+}
+
+/** One `Deno.serve` on `port`, resolved once it listens. */
+async function serveOnce(
+  options: ListenOptions,
+  port: number,
+): Promise<{ server: Deno.HttpServer<Deno.NetAddr>; addr: Deno.NetAddr }> {
+  const listening = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({
+    hostname: options.hostname,
+    port,
+    onListen: (addr) => listening.resolve(addr),
+    ...(options.tls ?? {}),
+  }, options.handler);
+  // A server that stops before it listens (it cannot bind) rejects here.
+  server.finished.catch((error) => listening.reject(error));
+  return { server, addr: await listening.promise };
+}
