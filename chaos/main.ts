@@ -10,6 +10,7 @@
 
 import { type AccountingRow, accountingTable, report } from "./lib/report.ts";
 import {
+  descriptors,
   diskFull,
   fuzzing,
   hostile,
@@ -26,6 +27,7 @@ const SCENARIOS: Record<string, (scale: Scale) => Promise<AccountingRow>> = {
   disk: diskFull,
   fuzz: fuzzing,
   slowloris,
+  descriptors,
 };
 
 if (import.meta.main) {

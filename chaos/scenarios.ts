@@ -533,3 +533,70 @@ export async function slowloris(scale: Scale): Promise<AccountingRow> {
       `slow connections still open at the end ${stillOpen}; process up ${node.running}`,
   };
 }
+
+/**
+ * Idle connections past the node's descriptor limit while events flow: each
+ * round opens connections until one is refused (accepting failed and the
+ * HTTP server stopped), holds them 2 s, then drops them. The node must listen
+ * again on its own and lose nothing it accepted.
+ */
+export async function descriptors(scale: Scale): Promise<AccountingRow> {
+  const started = performance.now();
+  const limit = 512;
+  const rounds = scale.quick ? 2 : 5;
+  await using sink = startSink();
+  await using node = await ChaosNode.start({ maxOpenFiles: limit });
+  await node.createTopic("fds");
+  await node.subscribe({
+    topic: "fds",
+    url: `${sink.url}/hook/fds`,
+    livenessUrl: `${sink.url}/live/fds`,
+    ordered: false,
+    maxInFlight: 16,
+    timeoutMs: 2_000,
+  });
+  const publisher = startPublisher(
+    () => ({ url: node.lastUrl, bearer: node.bearer, topic: "fds" }),
+    // Publishing goes on through every round, until stopped after the last.
+    { concurrency: 4, total: 1_000_000, backoffMs: 50 },
+  );
+  await publisher.acceptedAtLeast(200);
+  const acceptedBefore = publisher.tally.accepted.length;
+  const { hostname, port } = new URL(node.url);
+  let exhausted = 0;
+  let mostHeld = 0;
+  for (let round = 0; round < rounds; round++) {
+    const idle: Deno.Conn[] = [];
+    let refused = false;
+    for (let i = 0; i < limit + 200 && !refused; i++) {
+      try {
+        idle.push(await Deno.connect({ hostname, port: Number(port) }));
+      } catch {
+        refused = true;
+      }
+    }
+    if (refused) exhausted++;
+    mostHeld = Math.max(mostHeld, idle.length);
+    await new Promise((r) => setTimeout(r, 2_000));
+    for (const conn of idle) conn.close();
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const acceptedDuring = publisher.tally.accepted.length - acceptedBefore;
+  await publisher.stop();
+  const accepted = publisher.tally.accepted;
+  const drained = await drain(sink, ["/hook/fds"], accepted, 60_000);
+  const result = account(accepted, sink.hook("/hook/fds").accepted);
+  const restarts = node.running
+    ? metricSum(await node.metrics(), "miranda_http_listener_restarts_total")
+    : NaN;
+  return sumRows(
+    `descriptors used up by idle connections (ulimit -n ${limit}), ${rounds} rounds`,
+    [result],
+    (performance.now() - started) / 1000,
+    `drained ${drained}; rounds that ran the node out of descriptors ${exhausted} of ${rounds} (up to ${mostHeld} idle connections); listener restarts ${restarts}; accepted during the rounds ${acceptedDuring}; publishes not accepted ${
+      JSON.stringify(Object.fromEntries(publisher.tally.others))
+    }; process up ${node.running}; exits ${
+      JSON.stringify(node.exits.map((e) => e.code))
+    }`,
+  );
+}

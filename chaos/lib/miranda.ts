@@ -25,6 +25,8 @@ export interface ChaosNodeOptions {
   env?: Record<string, string>;
   /** Where the data directory lives; a fresh temporary root by default. */
   root?: string;
+  /** The process's descriptor limit (`ulimit -n`); the system's by default. */
+  maxOpenFiles?: number;
 }
 
 /**
@@ -87,6 +89,9 @@ export class ChaosNode implements AsyncDisposable {
         ...extraArgs,
       ],
       env: { MIRANDA_PASSPHRASE: TEST_PASSPHRASE, ...this.#options.env },
+      ...(this.#options.maxOpenFiles === undefined
+        ? {}
+        : { maxOpenFiles: this.#options.maxOpenFiles }),
     });
     this.lastUrl = this.server.url;
     const server = this.server;
