@@ -47,8 +47,9 @@ if (import.meta.main) {
       const row = await scenario({ quick });
       rows.push(row);
       report(accountingTable([row]).split("\n").at(-1)!);
+      if (row.failure !== undefined) report(`${name} failed: ${row.failure}`);
       if (
-        row.lost > 0 ||
+        row.lost > 0 || row.failure !== undefined ||
         /broken answers [1-9]|drained false/.test(row.notes ?? "")
       ) {
         bad = true;

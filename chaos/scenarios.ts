@@ -534,11 +534,32 @@ export async function slowloris(scale: Scale): Promise<AccountingRow> {
   };
 }
 
+/** Whether `/healthz` answers on a connection of its own within `deadlineMs`. */
+async function answersNewConnection(
+  url: string,
+  deadlineMs: number,
+): Promise<boolean> {
+  return await waitFor(async () => {
+    using client = Deno.createHttpClient({});
+    try {
+      const res = await fetch(`${url}/healthz`, {
+        client,
+        signal: AbortSignal.timeout(2_000),
+      });
+      await res.body?.cancel();
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  }, { deadlineMs, everyMs: 200 });
+}
+
 /**
  * Idle connections past the node's descriptor limit while events flow: each
  * round opens connections until one is refused (accepting failed and the
- * HTTP server stopped), holds them 2 s, then drops them. The node must listen
- * again on its own and lose nothing it accepted.
+ * HTTP server stopped listening), holds them 2 s, drops them, and checks that
+ * a new connection is answered. The node must listen again on its own and
+ * lose nothing it accepted.
  */
 export async function descriptors(scale: Scale): Promise<AccountingRow> {
   const started = performance.now();
@@ -564,6 +585,7 @@ export async function descriptors(scale: Scale): Promise<AccountingRow> {
   const acceptedBefore = publisher.tally.accepted.length;
   const { hostname, port } = new URL(node.url);
   let exhausted = 0;
+  let reopened = 0;
   let mostHeld = 0;
   for (let round = 0; round < rounds; round++) {
     const idle: Deno.Conn[] = [];
@@ -579,7 +601,9 @@ export async function descriptors(scale: Scale): Promise<AccountingRow> {
     mostHeld = Math.max(mostHeld, idle.length);
     await new Promise((r) => setTimeout(r, 2_000));
     for (const conn of idle) conn.close();
-    await new Promise((r) => setTimeout(r, 500));
+    // Connections already open stay served; a new one shows whether the
+    // node listens again.
+    if (await answersNewConnection(node.url, 10_000)) reopened++;
   }
   const acceptedDuring = publisher.tally.accepted.length - acceptedBefore;
   await publisher.stop();
@@ -589,14 +613,28 @@ export async function descriptors(scale: Scale): Promise<AccountingRow> {
   const restarts = node.running
     ? metricSum(await node.metrics(), "miranda_http_listener_restarts_total")
     : NaN;
-  return sumRows(
+  if (!node.running) {
+    report(`  descriptors: the node ended; the end of its log:`);
+    for (const line of node.allLogs().trim().split("\n").slice(-15)) {
+      report(`    ${line.slice(0, 300)}`);
+    }
+  }
+  const failure = exhausted === 0
+    ? "no round ran the node out of descriptors"
+    : reopened < rounds
+    ? `a new connection went unanswered after ${
+      rounds - reopened
+    } of ${rounds} rounds`
+    : undefined;
+  const row = sumRows(
     `descriptors used up by idle connections (ulimit -n ${limit}), ${rounds} rounds`,
     [result],
     (performance.now() - started) / 1000,
-    `drained ${drained}; rounds that ran the node out of descriptors ${exhausted} of ${rounds} (up to ${mostHeld} idle connections); listener restarts ${restarts}; accepted during the rounds ${acceptedDuring}; publishes not accepted ${
+    `drained ${drained}; rounds that ran the node out of descriptors ${exhausted} of ${rounds} (up to ${mostHeld} idle connections), after which a new connection was answered ${reopened}; listener restarts ${restarts}; accepted during the rounds ${acceptedDuring}; publishes not accepted ${
       JSON.stringify(Object.fromEntries(publisher.tally.others))
     }; process up ${node.running}; exits ${
       JSON.stringify(node.exits.map((e) => e.code))
     }`,
   );
+  return failure === undefined ? row : { ...row, failure };
 }

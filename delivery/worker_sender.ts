@@ -44,6 +44,7 @@ import type {
   WorkerClientOptions,
 } from "./send_protocol.ts";
 import type { Sender, SendRequest } from "./sender.ts";
+import { roomForWorker } from "../observability/descriptors.ts";
 
 /** How long past its timeout an attempt waits for the worker's answer. */
 export const BACKSTOP_MS = 5_000;
@@ -126,7 +127,12 @@ export function createWorkerSender(
   const turn = new MessageChannel();
   turn.port1.onmessage = flush;
 
-  function start(): Worker {
+  /** A new worker, or null (a failure for now) when no descriptors are free. */
+  function start(): Worker | null {
+    if (!roomForWorker()) {
+      failedAt = performance.now();
+      return null;
+    }
     const w = new Worker(workerUrl, { type: "module" });
     starts++;
     ready = false;
@@ -176,6 +182,10 @@ export function createWorkerSender(
   function flush(): void {
     if (toSend.length === 0 && toAbort.length === 0) return;
     worker ??= start();
+    if (worker === null) {
+      failAll("The delivery worker could not start: no file descriptor free");
+      return;
+    }
     if (toSend.length > 0) {
       worker.postMessage({ type: "send", requests: toSend } satisfies ToWorker);
       toSend = [];
@@ -248,7 +258,7 @@ export function createWorkerSender(
           startTimer = null;
           if (worker !== null || closing !== null) return;
           worker = start();
-          if (inFlight.size === 0) armIdle();
+          if (worker !== null && inFlight.size === 0) armIdle();
         }, START_DELAY_MS);
       }
       direct++;

@@ -6,7 +6,10 @@
  * answering anything, `/healthz` included. Here such a stop is logged and
  * counted, and the same address is served again after a backoff
  * ({@linkcode RELISTEN_MIN_MS} doubling to {@linkcode RELISTEN_MAX_MS}) until
- * it works; only {@linkcode Listener.shutdown} ends it.
+ * it works — a server that stops again within {@linkcode STABLE_MS} keeps
+ * the wait growing. Connections already open when a server stops are still
+ * served; only new ones wait for the next listen. Only
+ * {@linkcode Listener.shutdown} ends it.
  *
  * @module
  */
@@ -18,6 +21,8 @@ import { errorFields, type Logger } from "../observability/logger.ts";
 export const RELISTEN_MIN_MS = 100;
 /** The longest wait between attempts to listen again, in ms. */
 export const RELISTEN_MAX_MS = 5_000;
+/** A server that listened this long before it stopped starts the waits over, in ms. */
+export const STABLE_MS = 10_000;
 
 /** What {@linkcode listen} needs. */
 export interface ListenOptions {
@@ -68,6 +73,9 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     });
 
   const finished = (async () => {
+    let listeningSince = performance.now();
+    // The wait before the latest listen; 0 before any restart.
+    let lastWaitMs = 0;
     while (true) {
       let failure: unknown = new Error("the HTTP server stopped");
       try {
@@ -77,7 +85,12 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       }
       if (stopping) return;
       restarts.inc();
-      let waitMs = RELISTEN_MIN_MS;
+      // A server that stops again soon after listening (the descriptors are
+      // still used up) keeps the wait growing instead of starting over.
+      let waitMs =
+        lastWaitMs > 0 && performance.now() - listeningSince < STABLE_MS
+          ? Math.min(lastWaitMs * 2, RELISTEN_MAX_MS)
+          : RELISTEN_MIN_MS;
       log.error("HTTP server stopped accepting connections; listening again", {
         ...errorFields(failure),
         retryInMs: waitMs,
@@ -93,6 +106,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
             return;
           }
           server = next;
+          listeningSince = performance.now();
+          lastWaitMs = waitMs;
           log.info("HTTP server listening again", { port: first.addr.port });
           break;
         } catch (error) {

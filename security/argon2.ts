@@ -7,6 +7,8 @@
  * @module
  */
 
+import { roomForWorker } from "../observability/descriptors.ts";
+
 /** One hash to compute (what the worker receives). */
 export interface Argon2Request {
   password: string;
@@ -24,6 +26,13 @@ export type Argon2Reply =
 
 /** Computes Argon2id of `request.password` in a worker of its own. */
 export function deriveArgon2id(request: Argon2Request): Promise<Uint8Array> {
+  if (!roomForWorker()) {
+    return Promise.reject(
+      new Error(
+        "Argon2id needs a worker and no file descriptor is free for it; retry later",
+      ),
+    );
+  }
   const worker = new Worker(
     new URL("./argon2_worker.ts", import.meta.url).href,
     { type: "module" },

@@ -22,6 +22,8 @@ export interface AccountingRow {
   deadLettered?: number;
   seconds: number;
   notes?: string;
+  /** Why the run failed other than by losing events; absent when it did not. */
+  failure?: string;
 }
 
 /** Formats rows as a Markdown table (README-ready). */

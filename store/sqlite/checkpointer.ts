@@ -23,6 +23,8 @@
  * @module
  */
 
+import { roomForWorker } from "../../observability/descriptors.ts";
+
 /** What the worker is told. */
 export type CheckpointerRequest =
   | {
@@ -54,6 +56,9 @@ export interface Checkpointer {
   /** Retires the worker (after one last checkpoint); later writes start none. */
   close(): Promise<void>;
 }
+
+/** After finding no descriptor to spare for the worker, how long before asking again, in ms. */
+const NO_ROOM_RETRY_MS = 1_000;
 
 /** How often the worker checkpoints by default, in ms. */
 export const CHECKPOINT_INTERVAL_MS = 250;
@@ -104,6 +109,8 @@ export function startCheckpointer(
   let dead = false;
   let closed = false;
   let lastWrite = performance.now();
+  // No worker is started before this time (descriptors were short).
+  let noRoomUntil = -Infinity;
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
   const stopping = new Set<Promise<void>>();
   let inline: boolean | null = null;
@@ -196,7 +203,12 @@ export function startCheckpointer(
   const checkpointer: Checkpointer = {
     wrote() {
       lastWrite = performance.now();
-      if (worker === null && !dead && !closed) spawn();
+      if (worker === null && !dead && !closed && lastWrite >= noRoomUntil) {
+        // With no descriptor to spare, SQLite keeps checkpointing inline;
+        // asked again a second later, not at every commit.
+        if (roomForWorker()) spawn();
+        else noRoomUntil = lastWrite + NO_ROOM_RETRY_MS;
+      }
     },
     get running() {
       return worker !== null;

@@ -12,6 +12,8 @@ interface FixtureResult {
   blocked: boolean;
   shutdownMs?: number;
   answer?: string;
+  answerAgain?: string;
+  stopWaits: number[];
   restarts: string;
   log: string[];
 }
@@ -19,7 +21,7 @@ interface FixtureResult {
 /** Runs the fixture with at most 64 open files; see its module comment. */
 async function exhaust(
   holdMs: number,
-  then: "shutdown" | "recover",
+  then: "shutdown" | "recover" | "again",
 ): Promise<FixtureResult> {
   const out = await new Deno.Command("/bin/sh", {
     args: [
@@ -85,4 +87,16 @@ Deno.test("listener: shutdown during the backoff ends it without waiting for the
   // when shutdown comes, and shutdown does not wait for it.
   assert.ok(result.shutdownMs! < 375, `shutdown took ${result.shutdownMs} ms`);
   assert.ok(!result.log.includes("HTTP server listening again"));
+});
+
+Deno.test("listener: a server that stops again soon after listening again waits longer before the next listen", async () => {
+  const result = await exhaust(1_000, "again");
+  assert.ok(result.blocked, "the fixture could not take the port in time");
+  assert.equal(result.answer, "ok");
+  assert.equal(result.answerAgain, "ok");
+  assert.equal(result.restarts, "miranda_http_listener_restarts_total 2");
+  const [first, second] = result.stopWaits;
+  assert.equal(first, 100);
+  // The listen that worked came after a wait of ≥ 0.4 s; the next is double.
+  assert.ok(second! >= 800, `second wait ${second} ms`);
 });
