@@ -590,7 +590,7 @@ export async function descriptors(scale: Scale): Promise<AccountingRow> {
   for (let round = 0; round < rounds; round++) {
     const idle: Deno.Conn[] = [];
     let refused = false;
-    for (let i = 0; i < limit + 200 && !refused; i++) {
+    for (let i = 0; i < limit * 4 && !refused; i++) {
       try {
         idle.push(await Deno.connect({ hostname, port: Number(port) }));
       } catch {

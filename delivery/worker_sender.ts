@@ -44,7 +44,7 @@ import type {
   WorkerClientOptions,
 } from "./send_protocol.ts";
 import type { Sender, SendRequest } from "./sender.ts";
-import { roomForWorker } from "../observability/descriptors.ts";
+import { hasFreeDescriptors } from "../observability/descriptors.ts";
 
 /** How long past its timeout an attempt waits for the worker's answer. */
 export const BACKSTOP_MS = 5_000;
@@ -129,7 +129,7 @@ export function createWorkerSender(
 
   /** A new worker, or null (a failure for now) when no descriptors are free. */
   function start(): Worker | null {
-    if (!roomForWorker()) {
+    if (!hasFreeDescriptors()) {
       failedAt = performance.now();
       return null;
     }

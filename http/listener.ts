@@ -15,7 +15,16 @@
  */
 
 import client from "prom-client";
+import { hasFreeDescriptors } from "../observability/descriptors.ts";
 import { errorFields, type Logger } from "../observability/logger.ts";
+
+/**
+ * Handles on `/dev/null` the listener holds while it listens and lets go of
+ * the moment its server stops for want of descriptors: the process then has
+ * some to work with (Deno aborts it when a few of its own internals find
+ * none) until the server listens again, which waits for twice as many free.
+ */
+export const SPARE_DESCRIPTORS = 32;
 
 /** The first wait before listening again, in ms. */
 export const RELISTEN_MIN_MS = 100;
@@ -56,7 +65,11 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       "Times the HTTP server stopped accepting connections (out of file descriptors, say) and listened again",
     registers: [options.registry],
   });
-  const first = await serveOnce(options, options.port);
+  let spares = takeSpares();
+  const first = await serveOnce(options, options.port).catch((error) => {
+    releaseSpares(spares);
+    throw error;
+  });
   let server = first.server;
   let stopping = false;
   const stopped = Promise.withResolvers<void>();
@@ -83,6 +96,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       } catch (error) {
         failure = error;
       }
+      releaseSpares(spares);
+      spares = [];
       if (stopping) return;
       restarts.inc();
       // A server that stops again soon after listening (the descriptors are
@@ -99,6 +114,12 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         await pause(waitMs);
         if (stopping) return;
         try {
+          if (!hasFreeDescriptors(2 * SPARE_DESCRIPTORS)) {
+            throw new Error(
+              `fewer than ${2 * SPARE_DESCRIPTORS} file descriptors free`,
+            );
+          }
+          spares = takeSpares();
           const next = (await serveOnce(options, first.addr.port)).server;
           if (stopping) {
             // Shut down while this one started: `shutdown` had the old one.
@@ -111,6 +132,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
           log.info("HTTP server listening again", { port: first.addr.port });
           break;
         } catch (error) {
+          releaseSpares(spares);
+          spares = [];
           waitMs = Math.min(waitMs * 2, RELISTEN_MAX_MS);
           log.warn("HTTP server could not listen again; retrying", {
             ...errorFields(error),
@@ -132,6 +155,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         await server.shutdown().catch(() => {});
       }
       await finished;
+      releaseSpares(spares);
+      spares = [];
     },
   };
 }
@@ -151,4 +176,21 @@ async function serveOnce(
   // A server that stops before it listens (it cannot bind) rejects here.
   server.finished.catch((error) => listening.reject(error));
   return { server, addr: await listening.promise };
+}
+
+/** Up to {@linkcode SPARE_DESCRIPTORS} handles on `/dev/null` (fewer if they cannot be had). */
+function takeSpares(): Deno.FsFile[] {
+  const spares: Deno.FsFile[] = [];
+  try {
+    while (spares.length < SPARE_DESCRIPTORS) {
+      spares.push(Deno.openSync("/dev/null"));
+    }
+  } catch {
+    // No `/dev/null`, or no descriptors: as many as there are.
+  }
+  return spares;
+}
+
+function releaseSpares(spares: Deno.FsFile[]): void {
+  for (const spare of spares) spare.close();
 }

@@ -1,11 +1,12 @@
 /**
- * Whether the process has file descriptors to spare for a new worker thread.
- * Deno aborts the whole process when a worker starts with none free (its
- * runtime cannot make its event loop: a panic, not an error), and idle
- * connections alone can use them all up. Every place that starts a worker
- * asks {@linkcode roomForWorker} first and carries on without it (on the
- * node's thread) when there is no room. Reads `/proc/self` (Linux); where
- * that cannot be read the answer is yes, as before.
+ * Whether the process has file descriptors to spare. Deno aborts the whole
+ * process when a worker starts with none free (its runtime cannot make its
+ * event loop: a panic, not an error), and idle connections alone can use
+ * them all up. Every place that starts a worker asks
+ * {@linkcode hasFreeDescriptors} first and carries on without it (on the
+ * node's thread) when there are none to spare; the HTTP listener asks before
+ * it listens again. Reads `/proc/self` (Linux); where that cannot be read the
+ * answer is yes, as before.
  *
  * @module
  */
@@ -20,7 +21,7 @@ let softLimit: number | null = null;
  * limit (or the count cannot be read); false when they are not, or when even
  * reading the count fails for want of a descriptor.
  */
-export function roomForWorker(
+export function hasFreeDescriptors(
   reserve: number = WORKER_DESCRIPTOR_RESERVE,
 ): boolean {
   let used = 0;

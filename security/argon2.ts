@@ -7,7 +7,7 @@
  * @module
  */
 
-import { roomForWorker } from "../observability/descriptors.ts";
+import { hasFreeDescriptors } from "../observability/descriptors.ts";
 
 /** One hash to compute (what the worker receives). */
 export interface Argon2Request {
@@ -26,7 +26,7 @@ export type Argon2Reply =
 
 /** Computes Argon2id of `request.password` in a worker of its own. */
 export function deriveArgon2id(request: Argon2Request): Promise<Uint8Array> {
-  if (!roomForWorker()) {
+  if (!hasFreeDescriptors()) {
     return Promise.reject(
       new Error(
         "Argon2id needs a worker and no file descriptor is free for it; retry later",

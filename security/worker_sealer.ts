@@ -26,7 +26,7 @@
 
 import type { FromSealWorker, ToSealWorker } from "./seal_protocol.ts";
 import { sealedLength } from "./sealed_record.ts";
-import { roomForWorker } from "../observability/descriptors.ts";
+import { hasFreeDescriptors } from "../observability/descriptors.ts";
 
 /** One record to seal: its plaintext and its encoded record reference. */
 export interface SealJob {
@@ -87,7 +87,7 @@ export class WorkerSealer {
   warm(): void {
     if (this.#worker !== null) return;
     if (performance.now() - this.#failedAt < RESTART_AFTER_FAILURE_MS) return;
-    if (!roomForWorker()) {
+    if (!hasFreeDescriptors()) {
       // No descriptor to spare: seal on the thread, and ask again later.
       this.#failedAt = performance.now();
       return;

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { roomForWorker } from "../../observability/descriptors.ts";
+import { hasFreeDescriptors } from "../../observability/descriptors.ts";
 
 /** What the worker is told. */
 export type CheckpointerRequest =
@@ -206,7 +206,7 @@ export function startCheckpointer(
       if (worker === null && !dead && !closed && lastWrite >= noRoomUntil) {
         // With no descriptor to spare, SQLite keeps checkpointing inline;
         // asked again a second later, not at every commit.
-        if (roomForWorker()) spawn();
+        if (hasFreeDescriptors()) spawn();
         else noRoomUntil = lastWrite + NO_ROOM_RETRY_MS;
       }
     },

@@ -26,7 +26,7 @@ async function exhaust(
   const out = await new Deno.Command("/bin/sh", {
     args: [
       "-c",
-      `ulimit -n 64 && exec "$0" run --allow-all "$@"`,
+      `ulimit -n 256 && exec "$0" run --allow-all "$@"`,
       Deno.execPath(),
       FIXTURE,
       String(holdMs),

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import {
-  roomForWorker,
+  hasFreeDescriptors,
   WORKER_DESCRIPTOR_RESERVE,
 } from "../../observability/descriptors.ts";
 
@@ -17,10 +17,10 @@ function softLimit(): number {
 
 Deno.test("descriptors: room for a worker while the reserve is free, none once it would not be", () => {
   assert.ok(softLimit() > 1_000, "this test wants a roomy limit");
-  assert.equal(roomForWorker(), true);
-  assert.equal(roomForWorker(WORKER_DESCRIPTOR_RESERVE), true);
+  assert.equal(hasFreeDescriptors(), true);
+  assert.equal(hasFreeDescriptors(WORKER_DESCRIPTOR_RESERVE), true);
   // More than the limit can ever leave free.
-  assert.equal(roomForWorker(softLimit() + 1), false);
+  assert.equal(hasFreeDescriptors(softLimit() + 1), false);
 });
 
 Deno.test("descriptors: with none free, every worker start is declined and its work goes on without it — the process is not aborted", async () => {
