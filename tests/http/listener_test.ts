@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
 import { listen } from "../../http/listener.ts";
 import { createLogger } from "../../observability/logger.ts";
+import { runWithFileLimit } from "../support/file_limit.ts";
 
 const FIXTURE = fileURLToPath(
   new URL("../support/listener_exhaustion.ts", import.meta.url),
@@ -18,31 +19,15 @@ interface FixtureResult {
   log: string[];
 }
 
-/** Runs the fixture with at most 64 open files; see its module comment. */
+/** Runs the fixture with at most 256 open files; see its module comment. */
 async function exhaust(
   holdMs: number,
   then: "shutdown" | "recover" | "again",
 ): Promise<FixtureResult> {
-  const out = await new Deno.Command("/bin/sh", {
-    args: [
-      "-c",
-      `ulimit -n 256 && exec "$0" run --allow-all "$@"`,
-      Deno.execPath(),
-      FIXTURE,
-      String(holdMs),
-      then,
-    ],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  assert.equal(
-    out.code,
-    0,
-    `fixture failed:\n${stdout}\n${new TextDecoder().decode(out.stderr)}`,
-  );
-  return JSON.parse(stdout.trim().split("\n").at(-1)!);
+  return await runWithFileLimit(FIXTURE, 256, [
+    String(holdMs),
+    then,
+  ]) as FixtureResult;
 }
 
 Deno.test("listener: serves the handler, and shutdown ends it and settles finished", async () => {

@@ -4,10 +4,21 @@ import {
   hasFreeDescriptors,
   WORKER_DESCRIPTOR_RESERVE,
 } from "../../observability/descriptors.ts";
+import { runWithFileLimit } from "../support/file_limit.ts";
 
 const FIXTURE = fileURLToPath(
   new URL("../support/workers_without_descriptors.ts", import.meta.url),
 );
+
+/** What the fixture printed: what each place did instead of starting a worker. */
+interface WorkerStarts {
+  heldDescriptors: number;
+  sealerReady: boolean;
+  checkpointerRunning: boolean;
+  inline: boolean[];
+  delivery: unknown;
+  argon2: string;
+}
 
 /** This process's soft descriptor limit, read on its own. */
 function softLimit(): number {
@@ -24,26 +35,7 @@ Deno.test("descriptors: room for a worker while the reserve is free, none once i
 });
 
 Deno.test("descriptors: with none free, every worker start is declined and its work goes on without it — the process is not aborted", async () => {
-  const out = await new Deno.Command("/bin/sh", {
-    args: [
-      "-c",
-      `ulimit -n 64 && exec "$0" run --allow-all "$1"`,
-      Deno.execPath(),
-      FIXTURE,
-    ],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(out.stdout);
-  assert.equal(
-    out.code,
-    0,
-    `the fixture ended with ${out.code}:\n${stdout}\n${
-      new TextDecoder().decode(out.stderr)
-    }`,
-  );
-  const result = JSON.parse(stdout.trim().split("\n").at(-1)!);
+  const result = await runWithFileLimit(FIXTURE, 64) as WorkerStarts;
   assert.ok(result.heldDescriptors > 0);
   assert.equal(result.sealerReady, false);
   assert.equal(result.checkpointerRunning, false);
