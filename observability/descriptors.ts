@@ -6,7 +6,9 @@
  * {@linkcode hasFreeDescriptors} first and carries on without it (on the
  * node's thread) when there are none to spare; the HTTP listener asks before
  * it listens again. Reads `/proc/self` (Linux); where that cannot be read the
- * answer is yes, as before.
+ * answer is yes, as before. Counting walks every open descriptor (~0.4 ms
+ * with 500 open here), so it is asked only where a worker is about to start,
+ * never per request.
  *
  * @module
  */
