@@ -18,6 +18,10 @@ import {
 } from "./lib/publisher.ts";
 import { type AccountingRow, report } from "./lib/report.ts";
 import { type Sink, startResettingSink, startSink } from "./lib/sink.ts";
+import {
+  answersOnNewConnection,
+  openUntilRefused,
+} from "../tests/support/idle_connections.ts";
 
 /** Sizes of a run: full or `--quick`. */
 export interface Scale {
@@ -534,26 +538,6 @@ export async function slowloris(scale: Scale): Promise<AccountingRow> {
   };
 }
 
-/** Whether `/healthz` answers on a connection of its own within `deadlineMs`. */
-async function answersNewConnection(
-  url: string,
-  deadlineMs: number,
-): Promise<boolean> {
-  return await waitFor(async () => {
-    using client = Deno.createHttpClient({});
-    try {
-      const res = await fetch(`${url}/healthz`, {
-        client,
-        signal: AbortSignal.timeout(2_000),
-      });
-      await res.body?.cancel();
-      return res.status === 200;
-    } catch {
-      return false;
-    }
-  }, { deadlineMs, everyMs: 200 });
-}
-
 /**
  * Idle connections past the node's descriptor limit while events flow: each
  * round opens connections until one is refused (accepting failed and the
@@ -583,27 +567,18 @@ export async function descriptors(scale: Scale): Promise<AccountingRow> {
   );
   await publisher.acceptedAtLeast(200);
   const acceptedBefore = publisher.tally.accepted.length;
-  const { hostname, port } = new URL(node.url);
   let exhausted = 0;
   let reopened = 0;
   let mostHeld = 0;
   for (let round = 0; round < rounds; round++) {
-    const idle: Deno.Conn[] = [];
-    let refused = false;
-    for (let i = 0; i < limit * 4 && !refused; i++) {
-      try {
-        idle.push(await Deno.connect({ hostname, port: Number(port) }));
-      } catch {
-        refused = true;
-      }
-    }
+    const { idle, refused } = await openUntilRefused(node.url, limit * 4);
     if (refused) exhausted++;
     mostHeld = Math.max(mostHeld, idle.length);
     await new Promise((r) => setTimeout(r, 2_000));
     for (const conn of idle) conn.close();
     // Connections already open stay served; a new one shows whether the
     // node listens again.
-    if (await answersNewConnection(node.url, 10_000)) reopened++;
+    if (await answersOnNewConnection(node.url, 10_000)) reopened++;
   }
   const acceptedDuring = publisher.tally.accepted.length - acceptedBefore;
   await publisher.stop();
