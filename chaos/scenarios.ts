@@ -51,6 +51,19 @@ function sumRows(
   };
 }
 
+/**
+ * The row with its `failure` set to the scenario's broken expectations
+ * (joined), or unchanged when every one held. Each entry of `broken` is a
+ * reason, or `false` for an expectation that held.
+ */
+function expecting(
+  row: AccountingRow,
+  broken: readonly (string | false)[],
+): AccountingRow {
+  const reasons = broken.filter((r): r is string => r !== false);
+  return reasons.length === 0 ? row : { ...row, failure: reasons.join("; ") };
+}
+
 async function drain(
   sink: Sink,
   paths: string[],
@@ -114,7 +127,7 @@ export async function killLoop(scale: Scale): Promise<AccountingRow> {
   );
   const results = paths.map((p) => account(accepted, sink.hook(p).accepted));
   const seconds = (performance.now() - started) / 1000;
-  return sumRows(
+  const row = sumRows(
     `kill -9 loop (${recoveries.length} kills, ${total} requests)`,
     results,
     seconds,
@@ -124,6 +137,13 @@ export async function killLoop(scale: Scale): Promise<AccountingRow> {
       JSON.stringify(Object.fromEntries(publisher.tally.others))
     }`,
   );
+  return expecting(row, [
+    recoveries.length === 0 && "no kill happened",
+    !drained && "not every accepted event was delivered in time",
+    !node.running && "the node ended by itself after a restart",
+    publisher.tally.nonProblem > 0 &&
+    `${publisher.tally.nonProblem} refusals were not problem+json`,
+  ]);
 }
 
 /** Five hostile subscribers: 500s (dead-letter), hangs, resets, slow, flapping. */
@@ -213,19 +233,27 @@ export async function hostile(scale: Scale): Promise<AccountingRow> {
   ];
   const metrics = await node.metrics();
   const seconds = (performance.now() - started) / 1000;
-  return sumRows(
+  const restarts = metricSum(metrics, "miranda_actor_restarts_total");
+  const row = sumRows(
     `hostile subscribers (${total} requests)`,
     results,
     seconds,
     `drained ${drained}; liveness probes ${sink.probes()}; ` +
       `failed attempts ${
         metricSum(metrics, "miranda_delivery_failures_total")
-      }; courier restarts ${
-        metricSum(metrics, "miranda_actor_restarts_total")
-      }; process up ${node.running}`,
+      }; courier restarts ${restarts}; process up ${node.running}`,
     [...failedIds].filter((id) => !sink.hook("/hook/fail").accepted.has(id))
       .length,
   );
+  return expecting(row, [
+    !drained &&
+    "not every accepted event was delivered or dead-lettered in time",
+    row.deadLettered === 0 &&
+    "nothing was dead-lettered, though /hook/fail refuses 60 % of attempts",
+    sink.probes() === 0 && "no liveness probe reached the sink",
+    restarts > 0 && `${restarts} actor restarts (a courier got stuck or broke)`,
+    !node.running && "the node ended by itself",
+  ]);
 }
 
 /** Random actor panics (fault injection) under panic mode continue. */
@@ -258,7 +286,8 @@ export async function panics(scale: Scale): Promise<AccountingRow> {
   const drained = await drain(sink, paths, accepted, 120_000);
   const metrics = await node.metrics();
   const results = paths.map((p) => account(accepted, sink.hook(p).accepted));
-  return sumRows(
+  const injected = metricSum(metrics, "miranda_actor_panics_total");
+  const row = sumRows(
     `panics at 3% (${total} requests)`,
     results,
     (performance.now() - started) / 1000,
@@ -272,6 +301,11 @@ export async function panics(scale: Scale): Promise<AccountingRow> {
       JSON.stringify(Object.fromEntries(publisher.tally.others))
     }`,
   );
+  return expecting(row, [
+    injected === 0 && "no panic was injected",
+    !drained && "not every accepted event was delivered in time",
+    !node.running && "the process exited under panic mode continue",
+  ]);
 }
 
 /**
@@ -295,7 +329,7 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
       duplicated: 0,
       lost: 0,
       seconds: 0,
-      notes: "skipped: mounting a tmpfs is not permitted here",
+      skipped: "mounting a tmpfs is not permitted here",
     };
   }
   const filler = `${root}/filler`;
@@ -338,7 +372,9 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
     const alive = node.running;
     await Deno.remove(filler);
     if (!node.running) await node.launch();
+    const acceptedAtFreed = publisher.tally.accepted.length;
     await publisher.done;
+    const acceptedAfter = publisher.tally.accepted.length - acceptedAtFreed;
     const accepted = publisher.tally.accepted;
     const drained = await drain(sink, ["/hook/disk"], accepted, 60_000);
     const result = account(accepted, sink.hook("/hook/disk").accepted);
@@ -353,16 +389,28 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
       kinds.set(key, (kinds.get(key) ?? 0) + 1);
     }
     for (const [kind, n] of kinds) report(`  disk: ${n} × ${kind}`);
-    return sumRows(
+    const unavailable = refusedWhileFull.find(([k]) =>
+      k === "503 store_unavailable"
+    );
+    const row = sumRows(
       "disk full (tmpfs 48 MiB, filled 3 s)",
       [result],
       (performance.now() - started) / 1000,
       `drained ${drained}; accepted while full ${acceptedWhileFull}; refused while full ${
         JSON.stringify(Object.fromEntries(refusedWhileFull))
-      }; process up while full ${alive}; exits ${
+      }; process up while full ${alive}; accepted once freed ${acceptedAfter}; exits ${
         JSON.stringify(node.exits.map((e) => e.code))
       }`,
     );
+    return expecting(row, [
+      unavailable === undefined &&
+      "no publish was answered 503 store_unavailable while the disk was full",
+      !alive && "the node ended while the disk was full",
+      acceptedAfter === 0 && "no publish was accepted once space returned",
+      !drained && "not every accepted event was delivered in time",
+      publisher.tally.nonProblem > 0 &&
+      `${publisher.tally.nonProblem} refusals were not problem+json`,
+    ]);
   } finally {
     await Deno.remove(filler).catch(() => {});
     await new Deno.Command("umount", { args: [root] }).output();
@@ -413,7 +461,7 @@ export async function fuzzing(scale: Scale): Promise<AccountingRow> {
   for (const failure of failures.slice(0, 20)) report(`  fuzz: ${failure}`);
   const path = (values: number[]) =>
     values.map((v) => v.toFixed(0)).join(" → ");
-  return {
+  return expecting({
     scenario: `fuzz (${sent} requests, seed ${seed})`,
     accepted: 0,
     delivered: 0,
@@ -425,7 +473,10 @@ export async function fuzzing(scale: Scale): Promise<AccountingRow> {
     }; RSS MiB per 2,000 ${path(rss)}; V8 heap used MiB ${
       path(heap)
     }; metric series ${path(series)}; process up ${node.running}`,
-  };
+  }, [
+    failures.length > 0 && `${failures.length} broken answers`,
+    !node.running && "the node ended",
+  ]);
 }
 
 /** Many idle and slow connections plus bursts over the limits; a well-behaved client's latency. */
@@ -519,7 +570,7 @@ export async function slowloris(scale: Scale): Promise<AccountingRow> {
     } catch { /* closed */ }
   }
   const ms = (v: number) => v.toFixed(1);
-  return {
+  return expecting({
     scenario:
       `slowloris + floods (${conns.length} idle/slow conns, 48 flooders)`,
     accepted: 0,
@@ -535,7 +586,12 @@ export async function slowloris(scale: Scale): Promise<AccountingRow> {
       } (${during.length} samples); ` +
       `flood answers ${JSON.stringify(Object.fromEntries(floodTally))}; ` +
       `slow connections still open at the end ${stillOpen}; process up ${node.running}`,
-  };
+  }, [
+    during.length === 0 &&
+    "no well-behaved publish was accepted during the attack",
+    !floodTally.has(429) && "the floods met no rate limit (no 429)",
+    !node.running && "the node ended",
+  ]);
 }
 
 /**
@@ -594,13 +650,6 @@ export async function descriptors(scale: Scale): Promise<AccountingRow> {
       report(`    ${line.slice(0, 300)}`);
     }
   }
-  const failure = exhausted === 0
-    ? "no round ran the node out of descriptors"
-    : reopened < rounds
-    ? `a new connection went unanswered after ${
-      rounds - reopened
-    } of ${rounds} rounds`
-    : undefined;
   const row = sumRows(
     `descriptors used up by idle connections (ulimit -n ${limit}), ${rounds} rounds`,
     [result],
@@ -611,5 +660,11 @@ export async function descriptors(scale: Scale): Promise<AccountingRow> {
       JSON.stringify(node.exits.map((e) => e.code))
     }`,
   );
-  return failure === undefined ? row : { ...row, failure };
+  return expecting(row, [
+    exhausted === 0 && "no round ran the node out of descriptors",
+    reopened < rounds &&
+    `a new connection went unanswered after ${
+      rounds - reopened
+    } of ${rounds} rounds`,
+  ]);
 }

@@ -24,6 +24,8 @@ export interface AccountingRow {
   notes?: string;
   /** Why the run failed other than by losing events; absent when it did not. */
   failure?: string;
+  /** Why the scenario could not run here (then nothing was measured). */
+  skipped?: string;
 }
 
 /** Formats rows as a Markdown table (README-ready). */
@@ -35,7 +37,7 @@ export function accountingTable(rows: readonly AccountingRow[]): string {
     `| ${r.scenario} | ${r.accepted} | ${r.delivered} | ${
       r.deadLettered ?? 0
     } | ${r.duplicated} | ${r.lost} | ${r.seconds.toFixed(1)} | ${
-      r.notes ?? ""
+      r.skipped !== undefined ? `skipped: ${r.skipped}` : r.notes ?? ""
     } |`
   );
   return [head, ...lines].join("\n");
