@@ -52,6 +52,12 @@ import { errorFields } from "../observability/logger.ts";
 
 /** Events (and replays) read from the store at once. */
 export const READ_BATCH = 256;
+
+/**
+ * Stored bytes read per page at most (at least one event): 256 events at
+ * the body limit would be hundreds of MiB held at once by each courier.
+ */
+export const READ_BYTES = 4 * 1024 * 1024;
 /** Async delivery records flushed at once at the latest. */
 export const FLUSH_MAX = 256;
 /** Unordered: events parked for a retry beyond the in-flight window. */
@@ -305,12 +311,13 @@ export function courierBehavior(
   async function refill(state: CourierState): Promise<boolean> {
     if (state.replaysPending && await loadReplays(state)) return true;
     while (!state.logExhausted) {
-      const events = await deps.events.read(
+      const { events, more } = await deps.events.readPage(
         subscription.topicId,
         state.fetchedSeq,
         READ_BATCH,
+        READ_BYTES,
       );
-      if (events.length < READ_BATCH) state.logExhausted = true;
+      if (!more) state.logExhausted = true;
       let added = false;
       for (const event of events) {
         state.fetchedSeq = Math.max(state.fetchedSeq, event.seq);

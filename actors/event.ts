@@ -3,8 +3,11 @@
  * (cached briefly), de-duplicates idempotency keys, and adds the event to
  * the open write batch. A batch commits in one store transaction — one
  * fsync for many requests — as soon as no further publish is waiting in the
- * mailbox, when it is full, or at the latest when it is old (group commit:
- * whatever arrives while one commit runs forms the next batch). The
+ * mailbox, when it is full (by events or body bytes), or at the latest when
+ * it is old (group commit: whatever arrives while one commit runs forms the
+ * next batch). While every commit slot is busy and the open batch is full,
+ * publishes are refused (`overloaded`), so a disk that falls behind cannot
+ * make the node hold ever more events in memory. The
  * publisher's answer waits for the topic's ack mode: `received` as soon as
  * the event is in the batch, `persisted` once the batch is durable. The
  * couriers of the topics involved are woken as soon as the commit can be
@@ -44,7 +47,8 @@ export type EventFailure = {
     | "forbidden"
     | "payload_too_large"
     | "sealed"
-    | "store_unavailable";
+    | "store_unavailable"
+    | "overloaded";
   detail: string;
 };
 
@@ -150,6 +154,8 @@ interface Pending {
 export interface EventState {
   topics: Map<string, { topic: TopicRecord | null; at: number }>;
   batch: Pending[];
+  /** Body bytes of the events in the open batch. */
+  batchBytes: number;
   /** Idempotency keys of events not yet committed: `topicId\nkey` → event id. */
   pendingKeys: Map<string, string>;
   flushArmed: boolean;
@@ -177,6 +183,8 @@ export interface EventDeps {
   /** Node-wide body cap (a topic's own cap is never above it). */
   maxBodyBytes: number;
   batchMaxEvents: number;
+  /** A batch commits once its bodies reach this many bytes. */
+  batchMaxBytes: number;
   batchMaxDelayMs: number;
   /**
    * Called once a commit can be read (its flush to disk may still be
@@ -328,6 +336,16 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       );
       if (stored) return { ok: true, id: stored, duplicate: true };
     }
+    if (state.inFlight >= MAX_COMMITS_IN_FLIGHT && batchFull(state)) {
+      // Every commit slot is busy and the next batch is full: holding more
+      // would let memory grow without bound (a `received` publisher does not
+      // wait for the commit).
+      return refuse(
+        topic.name,
+        "overloaded",
+        "The store is behind: every group commit is busy and the next batch is full; retry shortly",
+      );
+    }
     const id = nextId();
     const pending: Pending = {
       event: {
@@ -347,6 +365,7 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       reply: topic.ack === "received" ? null : msg.reply,
     };
     state.batch.push(pending);
+    state.batchBytes += event.body.byteLength;
     if (event.idempotencyKey !== null) {
       state.pendingKeys.set(`${topic.id}\n${event.idempotencyKey}`, id);
     }
@@ -366,6 +385,7 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     const batch = state.batch;
     if (batch.length === 0) return;
     state.batch = [];
+    state.batchBytes = 0;
     state.inFlight++;
     const started = performance.now();
     let woken = false;
@@ -458,14 +478,18 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     if (!msg.woken) deps.onCommitted(committedTopics(batch, seqs));
   }
 
+  /** The open batch holds as many events or body bytes as a batch may. */
+  function batchFull(state: EventState): boolean {
+    return state.batch.length >= deps.batchMaxEvents ||
+      state.batchBytes >= deps.batchMaxBytes;
+  }
+
   /** Commits when nothing more is waiting (or the batch is full), within the in-flight bound. */
   function maybeFlush(state: EventState, ctx: ActorContext<EventMsg>): void {
     if (state.batch.length === 0 || state.inFlight >= MAX_COMMITS_IN_FLIGHT) {
       return;
     }
-    if (state.batch.length >= deps.batchMaxEvents || ctx.self.depth === 0) {
-      flush(state, ctx);
-    }
+    if (batchFull(state) || ctx.self.depth === 0) flush(state, ctx);
   }
 
   async function view(
@@ -518,6 +542,7 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
     init: () => ({
       topics: new Map(),
       batch: [],
+      batchBytes: 0,
       pendingKeys: new Map(),
       flushArmed: false,
       deletedTopics: new Set(),
@@ -606,6 +631,7 @@ export function eventBehavior(deps: EventDeps): Behavior<EventState, EventMsg> {
       const batch = state.batch;
       if (batch.length === 0) return;
       state.batch = [];
+      state.batchBytes = 0;
       state.inFlight++;
       let error: unknown = null;
       let seqs: number[] | null = null;

@@ -1,8 +1,8 @@
 /**
  * `deno task chaos [--quick] [scenario …]`: runs the chaos scenarios (kill
  * -9 loop, hostile subscribers, panics, disk full, fuzz, slowloris and
- * floods, descriptors) against real processes on loopback and prints the
- * accounting table. Exits 1 when any scenario lost an accepted event or
+ * floods, descriptors, bodies at the size limit) against real processes on
+ * loopback and prints the accounting table. Exits 1 when any scenario lost an accepted event or
  * broke one of its own expectations (its row's `failure`: a broken answer,
  * a run that did not drain, a node that ended, …).
  *
@@ -11,6 +11,7 @@
 
 import { type AccountingRow, accountingTable, report } from "./lib/report.ts";
 import {
+  bodies,
   descriptors,
   diskFull,
   fuzzing,
@@ -29,6 +30,7 @@ const SCENARIOS: Record<string, (scale: Scale) => Promise<AccountingRow>> = {
   fuzz: fuzzing,
   slowloris,
   descriptors,
+  bodies,
 };
 
 if (import.meta.main) {

@@ -668,3 +668,69 @@ export async function descriptors(scale: Scale): Promise<AccountingRow> {
     } of ${rounds} rounds`,
   ]);
 }
+
+/**
+ * Far more publishers of bodies at the size limit than the node may hold at
+ * once, to a `received` topic (whose publishers do not wait for the
+ * commit): the node must refuse the surplus with 503 `overloaded` rather
+ * than hold it, stay up, and deliver everything it accepted. Its RSS is
+ * sampled as it goes.
+ */
+export async function bodies(scale: Scale): Promise<AccountingRow> {
+  const started = performance.now();
+  const concurrency = scale.quick ? 128 : 512;
+  const seconds = scale.quick ? 5 : 20;
+  await using sink = startSink();
+  await using node = await ChaosNode.start();
+  await node.createTopic("bodies", "received");
+  await node.subscribe({
+    topic: "bodies",
+    url: `${sink.url}/hook/bodies`,
+    livenessUrl: `${sink.url}/live/bodies`,
+    ordered: false,
+    maxInFlight: 16,
+    timeoutMs: 5_000,
+  });
+  const pid = node.server!.child.pid;
+  const rss = [await rssMiB(pid)];
+  // The node's default body limit is 1 MiB.
+  const pad = "x".repeat(1024 * 1024 - 64);
+  const publisher = startPublisher(
+    () => ({ url: node.lastUrl, bearer: node.bearer, topic: "bodies" }),
+    {
+      concurrency,
+      total: Number.MAX_SAFE_INTEGER,
+      body: (n) => JSON.stringify({ n, pad }),
+    },
+  );
+  const ends = performance.now() + seconds * 1000;
+  while (performance.now() < ends) {
+    await new Promise((r) => setTimeout(r, 500));
+    rss.push(await rssMiB(pid));
+  }
+  await publisher.stop();
+  const accepted = publisher.tally.accepted;
+  const drained = await drain(sink, ["/hook/bodies"], accepted, 120_000);
+  const result = account(accepted, sink.hook("/hook/bodies").accepted);
+  const overloaded = publisher.tally.others.get("503 overloaded") ?? 0;
+  const row = sumRows(
+    `bodies at the 1 MiB limit from ${concurrency} publishers for ${seconds} s (received topic)`,
+    [result],
+    (performance.now() - started) / 1000,
+    `drained ${drained}; RSS MiB idle ${rss[0]!.toFixed(0)}, peak ${
+      Math.max(...rss.filter((v) => !Number.isNaN(v))).toFixed(0)
+    }, every 2 s ${
+      rss.filter((_, i) => i % 4 === 0).map((v) => v.toFixed(0)).join(" → ")
+    }; refused ${
+      JSON.stringify(Object.fromEntries(publisher.tally.others))
+    }; process up ${node.running}`,
+  );
+  return expecting(row, [
+    accepted.length === 0 && "nothing was accepted",
+    overloaded === 0 && "no publish was refused 503 overloaded",
+    !drained && "not every accepted event was delivered in time",
+    !node.running && "the node ended",
+    publisher.tally.nonProblem > 0 &&
+    `${publisher.tally.nonProblem} refusals were not problem+json`,
+  ]);
+}

@@ -15,6 +15,7 @@ export interface Config {
   passphraseFile: string | null;
   logLevel: "debug" | "info" | "warn" | "error";
   maxBodyBytes: number;
+  maxBodyBytesInFlight: number;
   maxHeaderCount: number;
   shutdownTimeoutMs: number;
   panicMode: "halt" | "shutdown" | "continue";
@@ -32,6 +33,7 @@ export interface Config {
   auditRetentionDays: number;
   externalIssuers: string;
   batchMaxEvents: number;
+  batchMaxBytes: number;
   batchMaxDelayMs: number;
   probeInitialMs: number;
   retryInitialMs: number;
@@ -128,6 +130,15 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     type: { kind: "integer", min: 1, max: 256 * 1024 * 1024 },
     default: 1024 * 1024,
     doc: "Largest request body accepted on any route (413 above it)",
+  }),
+  spec({
+    key: "maxBodyBytesInFlight",
+    flag: "--max-body-bytes-in-flight",
+    env: "MIRANDA_MAX_BODY_BYTES_IN_FLIGHT",
+    type: { kind: "integer", min: 1, max: 16 * 1024 * 1024 * 1024 },
+    default: 16 * 1024 * 1024,
+    doc:
+      "Request bodies (by declared size; the body limit for a body without one) being received or handled at once under /api and /topics; a request past it is answered 503 overloaded (one is always let through)",
   }),
   spec({
     key: "maxHeaderCount",
@@ -272,6 +283,15 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     type: { kind: "integer", min: 1, max: 100_000 },
     default: 512,
     doc: "Group commit: a write batch commits when it holds this many events",
+  }),
+  spec({
+    key: "batchMaxBytes",
+    flag: "--batch-max-bytes",
+    env: "MIRANDA_BATCH_MAX_BYTES",
+    type: { kind: "integer", min: 1, max: 1024 * 1024 * 1024 },
+    default: 8 * 1024 * 1024,
+    doc:
+      "Group commit: a write batch commits when its bodies reach this many bytes; while every commit slot is busy and the open batch is full (by events or bytes), publishes are answered 503 overloaded",
   }),
   spec({
     key: "batchMaxDelayMs",

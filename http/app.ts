@@ -20,7 +20,11 @@ import { createHttpMetrics } from "../observability/metrics.ts";
 import type { Readiness } from "../observability/readiness.ts";
 import type { AppEnv } from "./env.ts";
 import { accessLog } from "./middleware/access_log.ts";
-import { bodySizeLimit, headerCountLimit } from "./middleware/limits.ts";
+import {
+  bodyBytesInFlight,
+  bodySizeLimit,
+  headerCountLimit,
+} from "./middleware/limits.ts";
 import { requestId } from "./middleware/request_id.ts";
 import { sealedGuard } from "./middleware/sealed_guard.ts";
 import { type ProblemCode, ProblemError, problemResponse } from "./problem.ts";
@@ -29,7 +33,10 @@ import { HTTP_METHODS } from "./methods.ts";
 
 /** What the HTTP layer needs from the rest of the node. */
 export interface AppDeps {
-  config: Pick<Config, "maxBodyBytes" | "maxHeaderCount">;
+  config: Pick<
+    Config,
+    "maxBodyBytes" | "maxBodyBytesInFlight" | "maxHeaderCount"
+  >;
   log: Logger;
   registry: Registry;
   readiness: Readiness;
@@ -53,6 +60,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     app.use("/api/*", deps.authenticate);
     app.use("/topics/*", deps.authenticate);
   }
+  // After authentication: a request with a bad token is refused before it
+  // holds any of the budget.
+  const inFlight = bodyBytesInFlight(
+    deps.config.maxBodyBytesInFlight,
+    deps.config.maxBodyBytes,
+  );
+  app.use("/api/*", inFlight);
+  app.use("/topics/*", inFlight);
   app.route("/", opsRoutes(deps));
   for (const routes of deps.routes ?? []) app.route("/", routes);
   const openapi = openApiDocument(deps.routes ?? []);

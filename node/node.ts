@@ -251,6 +251,7 @@ export async function startNode(
     store,
     maxBodyBytes: config.maxBodyBytes,
     batchMaxEvents: config.batchMaxEvents,
+    batchMaxBytes: config.batchMaxBytes,
     batchMaxDelayMs: config.batchMaxDelayMs,
     registry,
     onCommitted: (topics) => {

@@ -141,11 +141,13 @@ export async function promptPassphrase(
   message = "Miranda passphrase: ",
 ): Promise<string | null> {
   const encoder = new TextEncoder();
-  await Deno.stderr.write(encoder.encode(message));
+  // Echo goes off before the prompt shows: what is typed (or pasted) the
+  // moment it appears must not be echoed.
   Deno.stdin.setRaw(true);
   const typed: number[] = [];
   const chunk = new Uint8Array(64);
   try {
+    await Deno.stderr.write(encoder.encode(message));
     for (;;) {
       const n = await Deno.stdin.read(chunk);
       if (n === null) return null;

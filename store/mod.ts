@@ -449,6 +449,18 @@ export interface EventStore {
     afterSeq: number,
     limit: number,
   ): Promise<EventRecord[]>;
+  /**
+   * Like `read`, but stops early once the events read hold `maxBytes` of
+   * stored payload (at least one event), so that a page of large events
+   * stays small; `more` is false only when no event of the topic follows
+   * the page.
+   */
+  readPage(
+    topicId: string,
+    afterSeq: number,
+    limit: number,
+    maxBytes: number,
+  ): Promise<{ events: EventRecord[]; more: boolean }>;
   /** Full events by seq (for replays), in seq order. */
   readSeqs(seqs: readonly number[]): Promise<EventRecord[]>;
   /**

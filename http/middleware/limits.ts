@@ -1,6 +1,7 @@
 /**
- * Request limits enforced before any route runs: header count (431) and body
- * size (413), both configurable. Larger per-route limits never exceed these.
+ * Request limits enforced before any route runs: header count (431), body
+ * size (413) and the bodies being handled at once (503), all configurable.
+ * Larger per-route limits never exceed these.
  *
  * @module
  */
@@ -47,4 +48,50 @@ export function bodySizeLimit(maxBytes: number): MiddlewareHandler<AppEnv> {
     }
     return streaming(c, next);
   };
+}
+
+/**
+ * Bounds the request bodies being received or handled at once: each
+ * request with a body holds its declared size (`content-length`; the body
+ * limit, `unknownBytes`, for a body without one) until it is answered, and
+ * a request that would take the total past `maxBytes` is answered 503
+ * `overloaded` with `Retry-After` before its body is read. A request is let
+ * through whenever none holds any, so a body limit above `maxBytes` cannot
+ * shut every body out.
+ */
+export function bodyBytesInFlight(
+  maxBytes: number,
+  unknownBytes: number,
+): MiddlewareHandler<AppEnv> {
+  let held = 0;
+  return async (c, next) => {
+    const bytes = declaredBodyBytes(c.req.raw, unknownBytes);
+    if (bytes === 0) return await next();
+    if (held > 0 && held + bytes > maxBytes) {
+      throw new ProblemError("overloaded", {
+        detail:
+          `Request bodies of ${held} bytes are being handled, and this one's ${bytes} would take them past the limit of ${maxBytes}; retry shortly`,
+        headers: { "retry-after": "1" },
+      });
+    }
+    held += bytes;
+    try {
+      await next();
+    } finally {
+      held -= bytes;
+    }
+  };
+}
+
+/** A request's body size as declared, `unknownBytes` when it does not say. */
+function declaredBodyBytes(request: Request, unknownBytes: number): number {
+  const headers = request.headers;
+  const length = headers.get("content-length");
+  if (headers.has("transfer-encoding")) return unknownBytes;
+  if (length !== null) return Number(length) || 0;
+  // Without either header an HTTP/1.1 request has no body; HTTP/2 may send
+  // one anyway. `body` is looked at only here, where it is rare: touching it
+  // makes reading the body slower.
+  if (request.method === "GET" || request.method === "HEAD") return 0;
+  return request.body === null ? 0 : unknownBytes;
 }

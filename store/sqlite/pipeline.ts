@@ -491,6 +491,30 @@ export function pipelineStores(
       ),
     read: (topicId, afterSeq, limit) =>
       openEvents(sql.eventsAfter.all(topicId, afterSeq, Math.max(0, limit))),
+    async readPage(topicId, afterSeq, limit, maxBytes) {
+      // Row by row, so that rows past the byte bound are never read.
+      const rows: Row[] = [];
+      let bytes = 0;
+      let cut = false;
+      for (
+        const row of sql.eventsAfter.iterate(
+          topicId,
+          afterSeq,
+          Math.max(0, limit),
+        )
+      ) {
+        rows.push(row);
+        bytes += (row["payload"] as Uint8Array).byteLength;
+        if (bytes >= maxBytes) {
+          cut = true;
+          break;
+        }
+      }
+      return {
+        events: await openEvents(rows),
+        more: cut || rows.length === limit,
+      };
+    },
     forgetOpened: () => opened.clear(),
     readSeqs: (seqs) =>
       openEvents(

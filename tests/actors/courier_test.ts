@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { tell } from "../../actors/system.ts";
+import { READ_BYTES } from "../../actors/courier.ts";
 import { deliveryUrl } from "../../delivery/request.ts";
 import { newSigningSecret } from "../../delivery/signature.ts";
 import { createDeliveryClient } from "../../delivery/client.ts";
@@ -373,6 +374,40 @@ for (const kind of STORE_KINDS) {
       [[`courier:${a.id}`, 1]],
     );
     assert.ok(h.logs.some((l) => l.error === "Injected secrets failure"));
+  });
+
+  Deno.test(`courier [${kind}]: a backlog of large events is read a few at a time (READ_BYTES) and delivered whole`, async () => {
+    await using subscriber = new Subscriber(ok);
+    await using h = await harness({ store: kind });
+    const sub = subscriptionRecord({
+      url: subscriber.url + "/hook",
+      ordered: false,
+      maxInFlight: 8,
+    });
+    const large = Math.floor(READ_BYTES / 3) + 1;
+    const count = 7;
+    await h.start(sub);
+    const before = h.store.readCalls;
+    // One append, one wake: the courier finds the whole backlog at once.
+    const published = await h.publish(
+      sub.topicId,
+      Array.from({ length: count }, (_, i) => ({
+        body: new Uint8Array(large).fill(0x61 + i),
+      })),
+    );
+    await subscriber.until(() => subscriber.deliveries.length === count);
+    // Three events reach the bound: pages of 3, 3 and 1.
+    assert.ok(
+      h.store.readCalls - before >= 3,
+      `${
+        h.store.readCalls - before
+      } reads for ${count} events of ${large} bytes`,
+    );
+    await h.store.until(() => h.store.delivered.length === count);
+    assert.deepEqual(
+      h.store.delivered.map((d) => d.seq).sort((a, b) => a - b),
+      published.map((p) => p.seq),
+    );
   });
 
   Deno.test(`courier [${kind}]: a wake for events it has read already leaves the log alone; one for newer events reads it`, async () => {

@@ -1,6 +1,7 @@
 /**
  * The event actor around its commits: couriers woken before the flush, a
- * commit's outcome through a full mailbox, and a deleted topic's series.
+ * commit's outcome through a full mailbox, a deleted topic's series, and
+ * publishes refused while every commit slot is busy and the batch is full.
  *
  * @module
  */
@@ -28,9 +29,16 @@ const T0 = "2026-01-01T00:00:00.000Z";
 /**
  * An event actor on a real SQLite store whose WAL flushes wait for
  * `releaseFlushes` (or `stopHoldingFlushes`), and whose topic lookups wait for `releaseLookups` once
- * `holdLookups` is set; `woken` collects what it tells the couriers.
+ * `holdLookups` is set; `woken` collects what it tells the couriers. Topics
+ * `orders` and `refunds` are `persisted`, `fast` is `received`.
  */
-async function heldEventActor(mailboxCapacity = 1024) {
+async function heldEventActor(
+  options: {
+    mailboxCapacity?: number;
+    batchMaxEvents?: number;
+    batchMaxBytes?: number;
+  } = {},
+) {
   const dir = await Deno.makeTempDir({ prefix: "miranda-event-" });
   const { keyring } = await testKeyfile();
   const flushGates: PromiseWithResolvers<void>[] = [];
@@ -43,9 +51,15 @@ async function heldEventActor(mailboxCapacity = 1024) {
       return gate.promise;
     },
   });
-  for (const [id, name] of [["t1", "orders"], ["t2", "refunds"]]) {
+  for (
+    const [id, name, ack] of [
+      ["t1", "orders", "persisted"],
+      ["t2", "refunds", "persisted"],
+      ["t3", "fast", "received"],
+    ] as const
+  ) {
     await inner.topics.create(
-      topicRecord(name!, { id: id!, owner: "root", retentionMs: 60_000 }),
+      topicRecord(name, { id, owner: "root", retentionMs: 60_000, ack }),
       { actor: "root", requestId: "r1", time: T0 },
     );
   }
@@ -71,12 +85,13 @@ async function heldEventActor(mailboxCapacity = 1024) {
     eventBehavior({
       store,
       maxBodyBytes: 1024,
-      batchMaxEvents: 64,
+      batchMaxEvents: options.batchMaxEvents ?? 64,
+      batchMaxBytes: options.batchMaxBytes ?? 1024 * 1024,
       batchMaxDelayMs: 1,
       registry,
       onCommitted: (topics) => woken.push(...topics),
     }),
-    { mailboxCapacity },
+    { mailboxCapacity: options.mailboxCapacity ?? 1024 },
   );
   const releaseFlushes = () => {
     for (const gate of flushGates.splice(0)) gate.resolve();
@@ -107,10 +122,11 @@ async function heldEventActor(mailboxCapacity = 1024) {
   };
 }
 
-/** Publishes `{}` to `topic` as root. */
+/** Publishes `body` (`{}` by default) to `topic` as root. */
 function publish(
   event: ActorRef<EventMsg>,
   topic: string,
+  body = "{}",
 ): Promise<PublishResult> {
   return ask<EventMsg, PublishResult>(event, (reply) => ({
     type: "publish",
@@ -123,7 +139,7 @@ function publish(
       query: "",
       contentType: "application/json",
       headers: {},
-      body: new TextEncoder().encode("{}"),
+      body: new TextEncoder().encode(body),
       idempotencyKey: null,
     },
     reply,
@@ -144,8 +160,9 @@ Deno.test("event actor: couriers are woken once a batch can be read, while its f
   await until("couriers woken", () => held.woken.length > 0);
   const [seq] = (await held.inner.events.read("t1", 0, 10)).map((e) => e.seq);
   assert.deepEqual(held.woken, [{ topicId: "t1", upTo: seq }]);
+  // The flush starts once the WAL file is open, a moment after the wake.
+  await until("a WAL flush started", () => held.flushGates.length > 0);
   assert.equal(answer, null, "answered before the WAL was flushed");
-  assert.ok(held.flushGates.length > 0, "no WAL flush was started");
   held.releaseFlushes();
   assert.equal((await publishing).ok, true);
   assert.equal(held.woken.length, 1, "couriers woken again after the flush");
@@ -153,7 +170,7 @@ Deno.test("event actor: couriers are woken once a batch can be read, while its f
 
 Deno.test("event actor: a commit that ends while publishers fill its mailbox is still answered", async () => {
   const capacity = 4;
-  await using held = await heldEventActor(capacity);
+  await using held = await heldEventActor({ mailboxCapacity: capacity });
   const first = publish(held.event, "orders");
   first.catch(() => {});
   await until("first batch committed", () => held.flushGates.length > 0);
@@ -210,3 +227,40 @@ Deno.test("event actor: a batch committed after its topic was deleted does not b
   assert.match(text, /miranda_events_accepted_total\{topic="refunds"\} 1/);
   assert.doesNotMatch(text, /miranda_events_accepted_total\{topic="orders"\}/);
 });
+
+for (
+  const [bound, options, body] of [
+    ["events", { batchMaxEvents: 3 }, "{}"],
+    ["bytes", { batchMaxBytes: 100 }, JSON.stringify({ pad: "x".repeat(50) })],
+  ] as const
+) {
+  Deno.test(`event actor: while every commit slot waits for its flush and the open batch is full (by ${bound}), a received publish is refused overloaded; once the flushes end, every accepted event is committed and publishes are accepted again`, async () => {
+    await using held = await heldEventActor(options);
+    const accepted: string[] = [];
+    let refusal: PublishResult | null = null;
+    // `received` answers at once, so nothing but the bound stops the batch.
+    for (let i = 0; i < 64 && refusal === null; i++) {
+      const result = await publish(held.event, "fast", body);
+      if (result.ok) accepted.push(result.id);
+      else refusal = result;
+    }
+    assert.ok(refusal !== null, "64 publishes were accepted without a bound");
+    assert.equal(refusal.ok, false);
+    assert.equal(refusal.ok === false && refusal.code, "overloaded");
+    // Four commits in flight, then a full batch of 3 events or of ≥ 100 bytes (2).
+    assert.equal(accepted.length, bound === "events" ? 4 + 3 : 4 + 2);
+    held.stopHoldingFlushes();
+    await eventually("every accepted event committed", async () => {
+      const stored = await held.inner.events.read("t3", 0, 100);
+      return stored.length === accepted.length ? stored : undefined;
+    });
+    const stored = await held.inner.events.read("t3", 0, 100);
+    assert.deepEqual(stored.map((e) => e.id), accepted);
+    assert.equal((await publish(held.event, "fast", body)).ok, true);
+    const text = await held.registry.metrics();
+    assert.match(
+      text,
+      /miranda_events_rejected_total\{topic="fast",reason="overloaded"\} 1/,
+    );
+  });
+}

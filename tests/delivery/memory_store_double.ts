@@ -99,6 +99,25 @@ export class MemoryStoreDouble {
         this.log.filter((e) => e.topicId === topicId && e.seq > afterSeq)
           .slice(0, limit),
       ),
+    readPage: (topicId, afterSeq, limit, maxBytes) => {
+      const events: EventRecord[] = [];
+      let bytes = 0;
+      let cut = false;
+      for (const e of this.log) {
+        if (e.topicId !== topicId || e.seq <= afterSeq) continue;
+        if (events.length >= limit) break;
+        events.push(e);
+        bytes += e.body.byteLength;
+        if (bytes >= maxBytes) {
+          cut = true;
+          break;
+        }
+      }
+      return Promise.resolve({
+        events,
+        more: cut || events.length === limit,
+      });
+    },
     readSeqs: (seqs) =>
       Promise.resolve(this.log.filter((e) => seqs.includes(e.seq))),
     forgetOpened: () => {},

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { type AccountingRow, report } from "../../chaos/lib/report.ts";
-import { diskFull, hostile, slowloris } from "../../chaos/scenarios.ts";
+import { bodies, diskFull, hostile, slowloris } from "../../chaos/scenarios.ts";
 
 function assertKept(row: AccountingRow): void {
   report(
@@ -39,4 +39,8 @@ Deno.test("chaos e2e: a full disk gets 503 store_unavailable, the node stays up,
 
 Deno.test("chaos e2e: idle and slow connections plus floods over the rate limits: well-behaved publishes are still answered, the floods meet 429s, the node stays up", async () => {
   assertKept(await slowloris({ quick: true }));
+});
+
+Deno.test("chaos e2e: many publishers of bodies at the size limit to a received topic: the surplus is refused 503 overloaded, the node stays up and delivers everything it accepted", async () => {
+  assertKept(await bodies({ quick: true }));
 });

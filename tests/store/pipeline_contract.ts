@@ -581,6 +581,49 @@ export function pipelineContract(
     assert.equal(await store.deliveries.backlog("sa"), 0);
   });
 
+  Deno.test(`${name} store: a page of events stops once it holds the byte bound (at least one event), and says whether more follow`, async () => {
+    await using store = await open();
+    const [a, b] = await addTopics(store, "a", "b");
+    const body = (n: number) =>
+      encode(JSON.stringify({ n, pad: "x".repeat(990) }));
+    const events = await append(store, [
+      newEvent(a!, { body: body(1) }),
+      newEvent(b!, { body: body(2) }),
+      newEvent(a!, { body: body(3) }),
+      newEvent(a!, { body: body(4) }),
+      newEvent(a!, { body: body(5) }),
+      newEvent(a!, { body: body(6) }),
+    ]);
+    const ofA = events.filter((e) => e.topicId === a).map((e) => e.seq);
+    const page = async (after: number, limit: number, maxBytes: number) => {
+      const { events, more } = await store.events.readPage(
+        a!,
+        after,
+        limit,
+        maxBytes,
+      );
+      return { seqs: events.map((e) => e.seq), more };
+    };
+    // Each stored payload is a little over 1,000 bytes: the third reaches 2,500.
+    assert.deepEqual(await page(0, 10, 2_500), {
+      seqs: ofA.slice(0, 3),
+      more: true,
+    });
+    assert.deepEqual(await page(ofA[2]!, 10, 2_500), {
+      seqs: ofA.slice(3),
+      more: false,
+    });
+    assert.deepEqual(await page(0, 10, 1), {
+      seqs: ofA.slice(0, 1),
+      more: true,
+    });
+    assert.deepEqual(await page(0, 5, 1e9), { seqs: ofA, more: true });
+    assert.deepEqual(await page(0, 6, 1e9), { seqs: ofA, more: false });
+    assert.deepEqual(await page(ofA[4]!, 10, 1), { seqs: [], more: false });
+    const [opened] = (await store.events.readPage(a!, 0, 1, 1)).events;
+    assert.deepEqual(opened!.body, body(1));
+  });
+
   Deno.test(`${name} store: event bodies and headers round-trip byte for byte`, async () => {
     await using store = await open();
     const [orders] = await addTopics(store, "orders");
