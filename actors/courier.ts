@@ -311,7 +311,7 @@ export function courierBehavior(
   async function refill(state: CourierState): Promise<boolean> {
     if (state.replaysPending && await loadReplays(state)) return true;
     while (!state.logExhausted) {
-      const { events, more } = await deps.events.readPage(
+      const { events, more } = await deps.events.read(
         subscription.topicId,
         state.fetchedSeq,
         READ_BATCH,

@@ -98,9 +98,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       });
     }
     const known = knownFailure(error);
-    if (known) {
-      return problemResponse(known.code, id, { headers: known.headers });
-    }
+    if (known) return problemResponse(known, id);
     if (
       error instanceof HTTPException && error.status === 400 &&
       /malformed json/i.test(error.message)
@@ -152,18 +150,10 @@ function codeForStatus(status: number): ProblemCode {
 }
 
 /** Expected runtime failures that are the client's cue to retry, not bugs. */
-function knownFailure(
-  error: unknown,
-): { code: ProblemCode; headers: Record<string, string> } | null {
-  if (error instanceof SealedError) {
-    return { code: "sealed", headers: { "retry-after": "5" } };
-  }
-  if (error instanceof MailboxFullError) {
-    return { code: "overloaded", headers: { "retry-after": "1" } };
-  }
-  if (error instanceof AskTimeoutError) {
-    return { code: "timeout", headers: { "retry-after": "1" } };
-  }
+function knownFailure(error: unknown): ProblemCode | null {
+  if (error instanceof SealedError) return "sealed";
+  if (error instanceof MailboxFullError) return "overloaded";
+  if (error instanceof AskTimeoutError) return "timeout";
   return null;
 }
 

@@ -7,6 +7,15 @@
  * @module
  */
 
+/** One entry of the error table. */
+interface ProblemEntry {
+  status: number;
+  title: string;
+  detail: string;
+  /** `Retry-After` of every such answer unless the thrower gives one. */
+  retryAfterSeconds?: number;
+}
+
 /** Every problem code the API can answer with. Stable: scripts match on it. */
 export const PROBLEMS = {
   bad_request: {
@@ -76,11 +85,13 @@ export const PROBLEMS = {
     title: "Sealed",
     detail:
       "The node is sealed: its keys are not in memory until it is unsealed",
+    retryAfterSeconds: 5,
   },
   overloaded: {
     status: 503,
     title: "Overloaded",
     detail: "The node is busy; retry after the given delay",
+    retryAfterSeconds: 1,
   },
   not_ready: {
     status: 503,
@@ -96,11 +107,9 @@ export const PROBLEMS = {
     status: 503,
     title: "Timed out",
     detail: "The node did not answer in time; retry later",
+    retryAfterSeconds: 1,
   },
-} as const satisfies Record<
-  string,
-  { status: number; title: string; detail: string }
->;
+} as const satisfies Record<string, ProblemEntry>;
 
 /** A problem code from {@linkcode PROBLEMS}. */
 export type ProblemCode = keyof typeof PROBLEMS;
@@ -158,7 +167,7 @@ export function problemResponse(
     extensions?: Record<string, unknown>;
   } = {},
 ): Response {
-  const entry = PROBLEMS[code];
+  const entry: ProblemEntry = PROBLEMS[code];
   const body: ProblemBody = {
     ...options.extensions,
     type: problemType(code),
@@ -173,6 +182,9 @@ export function problemResponse(
     headers: {
       "content-type": PROBLEM_CONTENT_TYPE,
       "x-request-id": requestId,
+      ...(entry.retryAfterSeconds === undefined
+        ? {}
+        : { "retry-after": String(entry.retryAfterSeconds) }),
       ...options.headers,
     },
   });

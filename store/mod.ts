@@ -443,23 +443,17 @@ export interface EventStore {
     afterSeq: number,
     limit: number,
   ): Promise<EventMeta[]>;
-  /** Full events of a topic after `afterSeq` (bodies opened), in seq order. */
+  /**
+   * Full events of a topic after `afterSeq` (bodies opened), in seq order:
+   * at most `limit`, and no more once those read hold `maxBytes` of stored
+   * payload (at least one event), so that a page of large events stays
+   * small. `more` is false only when no event of the topic follows the page.
+   */
   read(
     topicId: string,
     afterSeq: number,
     limit: number,
-  ): Promise<EventRecord[]>;
-  /**
-   * Like `read`, but stops early once the events read hold `maxBytes` of
-   * stored payload (at least one event), so that a page of large events
-   * stays small; `more` is false only when no event of the topic follows
-   * the page.
-   */
-  readPage(
-    topicId: string,
-    afterSeq: number,
-    limit: number,
-    maxBytes: number,
+    maxBytes?: number,
   ): Promise<{ events: EventRecord[]; more: boolean }>;
   /** Full events by seq (for replays), in seq order. */
   readSeqs(seqs: readonly number[]): Promise<EventRecord[]>;

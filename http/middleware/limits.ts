@@ -71,7 +71,6 @@ export function bodyBytesInFlight(
       throw new ProblemError("overloaded", {
         detail:
           `Request bodies of ${held} bytes are being handled, and this one's ${bytes} would take them past the limit of ${maxBytes}; retry shortly`,
-        headers: { "retry-after": "1" },
       });
     }
     held += bytes;

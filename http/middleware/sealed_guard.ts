@@ -28,7 +28,7 @@ export function sealedGuard(
         path === "/topics") &&
       !OPEN_WHILE_SEALED.has(path)
     ) {
-      throw new ProblemError("sealed", { headers: { "retry-after": "5" } });
+      throw new ProblemError("sealed");
     }
     await next();
   };

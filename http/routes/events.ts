@@ -127,12 +127,7 @@ export function eventRoutes(
       reply,
     }), { timeoutMs: deps.askTimeoutMs });
     if (!result.ok) {
-      throw new ProblemError(result.code, {
-        detail: result.detail,
-        ...(result.code === "overloaded"
-          ? { headers: { "retry-after": "1" } }
-          : {}),
-      });
+      throw new ProblemError(result.code, { detail: result.detail });
     }
     return c.json({ id: result.id }, result.duplicate ? 200 : 202, {
       location: `/api/v1/events/${result.id}`,

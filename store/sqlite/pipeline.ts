@@ -489,30 +489,28 @@ export function pipelineStores(
           eventMetaFromRow,
         )
       ),
-    read: (topicId, afterSeq, limit) =>
-      openEvents(sql.eventsAfter.all(topicId, afterSeq, Math.max(0, limit))),
-    async readPage(topicId, afterSeq, limit, maxBytes) {
-      // Row by row, so that rows past the byte bound are never read.
-      const rows: Row[] = [];
-      let bytes = 0;
+    async read(topicId, afterSeq, limit, maxBytes = Infinity) {
+      const max = Math.max(0, limit);
+      let rows: Row[];
       let cut = false;
-      for (
-        const row of sql.eventsAfter.iterate(
-          topicId,
-          afterSeq,
-          Math.max(0, limit),
-        )
-      ) {
-        rows.push(row);
-        bytes += (row["payload"] as Uint8Array).byteLength;
-        if (bytes >= maxBytes) {
-          cut = true;
-          break;
+      if (maxBytes === Infinity) {
+        rows = sql.eventsAfter.all(topicId, afterSeq, max);
+      } else {
+        // Row by row, so that rows past the byte bound are never read.
+        rows = [];
+        let bytes = 0;
+        for (const row of sql.eventsAfter.iterate(topicId, afterSeq, max)) {
+          rows.push(row);
+          bytes += (row["payload"] as Uint8Array).byteLength;
+          if (bytes >= maxBytes) {
+            cut = true;
+            break;
+          }
         }
       }
       return {
         events: await openEvents(rows),
-        more: cut || rows.length === limit,
+        more: cut || rows.length === max,
       };
     },
     forgetOpened: () => opened.clear(),

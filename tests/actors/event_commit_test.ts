@@ -158,7 +158,9 @@ Deno.test("event actor: couriers are woken once a batch can be read, while its f
   // Rejected only when the test fails first; its own failure says why.
   publishing.then((result) => (answer = result), () => {});
   await until("couriers woken", () => held.woken.length > 0);
-  const [seq] = (await held.inner.events.read("t1", 0, 10)).map((e) => e.seq);
+  const [seq] = (await held.inner.events.read("t1", 0, 10)).events.map((e) =>
+    e.seq
+  );
   assert.deepEqual(held.woken, [{ topicId: "t1", upTo: seq }]);
   // The flush starts once the WAL file is open, a moment after the wake.
   await until("a WAL flush started", () => held.flushGates.length > 0);
@@ -251,10 +253,10 @@ for (
     assert.equal(accepted.length, bound === "events" ? 4 + 3 : 4 + 2);
     held.stopHoldingFlushes();
     await eventually("every accepted event committed", async () => {
-      const stored = await held.inner.events.read("t3", 0, 100);
+      const stored = (await held.inner.events.read("t3", 0, 100)).events;
       return stored.length === accepted.length ? stored : undefined;
     });
-    const stored = await held.inner.events.read("t3", 0, 100);
+    const stored = (await held.inner.events.read("t3", 0, 100)).events;
     assert.deepEqual(stored.map((e) => e.id), accepted);
     assert.equal((await publish(held.event, "fast", body)).ok, true);
     const text = await held.registry.metrics();

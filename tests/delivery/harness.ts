@@ -42,7 +42,7 @@ export class StoreProbe {
   readonly delivered: DeliveryRecord[] = [];
   /** Calls to `recordDelivered` (batches). */
   recordCalls = 0;
-  /** Calls to `events.readPage` (the couriers' reads of the log). */
+  /** Calls to `events.read` (reads of the log). */
   readCalls = 0;
   #waiters: (() => void)[] = [];
 
@@ -61,9 +61,9 @@ export class StoreProbe {
         this.#changed();
         return seqs;
       },
-      readPage: (topicId, afterSeq, limit, maxBytes) => {
+      read: (topicId, afterSeq, limit, maxBytes) => {
         this.readCalls++;
-        return inner.events.readPage(topicId, afterSeq, limit, maxBytes);
+        return inner.events.read(topicId, afterSeq, limit, maxBytes);
       },
     };
     this.deliveries = {

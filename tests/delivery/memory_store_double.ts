@@ -94,12 +94,7 @@ export class MemoryStoreDouble {
     findByIdempotencyKey: () => unsupported("findByIdempotencyKey"),
     get: (id) => Promise.resolve(this.log.find((e) => e.id === id) ?? null),
     listMeta: (): Promise<EventMeta[]> => unsupported("listMeta"),
-    read: (topicId, afterSeq, limit) =>
-      Promise.resolve(
-        this.log.filter((e) => e.topicId === topicId && e.seq > afterSeq)
-          .slice(0, limit),
-      ),
-    readPage: (topicId, afterSeq, limit, maxBytes) => {
+    read: (topicId, afterSeq, limit, maxBytes = Infinity) => {
       const events: EventRecord[] = [];
       let bytes = 0;
       let cut = false;

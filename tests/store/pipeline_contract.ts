@@ -317,7 +317,9 @@ export function pipelineContract(
     const [after] = await append(store, [newEvent(orders!)]);
     assert.equal(await store.deliveries.backlog("s1"), 1);
     assert.deepEqual(
-      (await store.events.read(orders!, position.cursor, 10)).map((e) => e.id),
+      (await store.events.read(orders!, position.cursor, 10)).events.map((e) =>
+        e.id
+      ),
       [after!.id],
     );
     assert.deepEqual(
@@ -552,7 +554,7 @@ export function pipelineContract(
     const ofA = events.filter((e) => e.topicId === a);
     const ofB = events.filter((e) => e.topicId === b);
     assert.deepEqual(
-      (await store.events.read(a!, 0, 10)).map((e) => e.seq),
+      (await store.events.read(a!, 0, 10)).events.map((e) => e.seq),
       ofA.map((e) => e.seq),
     );
     assert.deepEqual(
@@ -561,7 +563,7 @@ export function pipelineContract(
     );
     // Pagination: after the first of A, at most one.
     assert.deepEqual(
-      (await store.events.read(a!, ofA[0]!.seq, 1)).map((e) => e.id),
+      (await store.events.read(a!, ofA[0]!.seq, 1)).events.map((e) => e.id),
       [ofA[1]!.id],
     );
     assert.deepEqual(
@@ -596,7 +598,7 @@ export function pipelineContract(
     ]);
     const ofA = events.filter((e) => e.topicId === a).map((e) => e.seq);
     const page = async (after: number, limit: number, maxBytes: number) => {
-      const { events, more } = await store.events.readPage(
+      const { events, more } = await store.events.read(
         a!,
         after,
         limit,
@@ -620,7 +622,7 @@ export function pipelineContract(
     assert.deepEqual(await page(0, 5, 1e9), { seqs: ofA, more: true });
     assert.deepEqual(await page(0, 6, 1e9), { seqs: ofA, more: false });
     assert.deepEqual(await page(ofA[4]!, 10, 1), { seqs: [], more: false });
-    const [opened] = (await store.events.readPage(a!, 0, 1, 1)).events;
+    const [opened] = (await store.events.read(a!, 0, 1, 1)).events;
     assert.deepEqual(opened!.body, body(1));
   });
 
@@ -656,7 +658,7 @@ export function pipelineContract(
       assert.deepEqual(got, event);
       assert.deepEqual([...got!.body], [...event.body]);
     }
-    assert.deepEqual(await store.events.read(orders!, 0, 10), events);
+    assert.deepEqual((await store.events.read(orders!, 0, 10)).events, events);
     assert.deepEqual(
       await store.events.readSeqs([events[2]!.seq, events[0]!.seq, 999_999]),
       [events[0], events[2]],
@@ -875,9 +877,9 @@ export function pipelineContract(
       const position = await store.deliveries.position(id);
       assert.ok(position.cursor >= old2!.seq && position.cursor < young!.seq);
       assert.deepEqual(
-        (await store.events.read(orders!, position.cursor, 10)).map((e) =>
-          e.id
-        ),
+        (await store.events.read(orders!, position.cursor, 10)).events.map((
+          e,
+        ) => e.id),
         [young!.id],
       );
     }

@@ -424,18 +424,18 @@ Deno.test("sqlite store: events just appended, or read once, are read again with
     }));
     const seqs = await store.events.append(events);
     const expected = events.map((e, i) => ({ ...e, seq: seqs[i]! }));
-    assert.deepEqual(await store.events.read("t1", 0, 10), expected);
+    assert.deepEqual((await store.events.read("t1", 0, 10)).events, expected);
     assert.equal(opens, 0, "an appended batch is kept as it was sealed");
 
     store.events.forgetOpened();
-    assert.deepEqual(await store.events.read("t1", 0, 10), expected);
+    assert.deepEqual((await store.events.read("t1", 0, 10)).events, expected);
     assert.equal(opens, 3, "forgotten: each event decrypted once more");
     assert.deepEqual(await store.events.readSeqs([seqs[1]!]), [expected[1]]);
-    assert.deepEqual(await store.events.read("t1", 0, 10), expected);
+    assert.deepEqual((await store.events.read("t1", 0, 10)).events, expected);
     assert.equal(opens, 3, "and then kept");
 
     current = counting();
-    assert.deepEqual(await store.events.read("t1", 0, 10), expected);
+    assert.deepEqual((await store.events.read("t1", 0, 10)).events, expected);
     assert.equal(opens, 6, "another keyring (an unseal) decrypts afresh");
 
     sealed = true;
@@ -471,7 +471,10 @@ Deno.test("sqlite store: many readers of the same events in the same turn share 
     store.events.forgetOpened();
     // A hundred couriers fanning the same events out, all at once.
     const reads = await Promise.all(
-      Array.from({ length: 100 }, () => store.events.read("t1", 0, 10)),
+      Array.from(
+        { length: 100 },
+        async () => (await store.events.read("t1", 0, 10)).events,
+      ),
     );
     assert.equal(opens, 4, "each event decrypted once");
     for (const read of reads) {
@@ -518,7 +521,7 @@ Deno.test("sqlite store: an appended batch can be read, and onVisible is told it
       1,
       "onVisible was not called before the flush",
     );
-    const read = await store.events.read("t1", 0, 10);
+    const read = (await store.events.read("t1", 0, 10)).events;
     assert.deepEqual(read.map((e) => e.id), ["e1", "e2", "e3"]);
     assert.deepEqual(read.map((e) => e.seq), visible[0]);
     assert.ok(gates.length > 0, "no WAL flush was started");
