@@ -16,6 +16,7 @@ export interface Config {
   logLevel: "debug" | "info" | "warn" | "error";
   maxBodyBytes: number;
   maxBodyBytesInFlight: number;
+  bodyReadTimeoutMs: number;
   maxHeaderCount: number;
   shutdownTimeoutMs: number;
   panicMode: "halt" | "shutdown" | "continue";
@@ -139,6 +140,15 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     default: 16 * 1024 * 1024,
     doc:
       "Request bodies (by declared size; the body limit for a body without one) being received or handled at once under /api and /topics; a request past it is answered 503 overloaded (one is always let through)",
+  }),
+  spec({
+    key: "bodyReadTimeoutMs",
+    flag: "--body-read-timeout-ms",
+    env: "MIRANDA_BODY_READ_TIMEOUT_MS",
+    type: { kind: "integer", min: 100, max: 3_600_000 },
+    default: 30_000,
+    doc:
+      "Time a request body under /api and /topics may take to arrive once the route reads it; past it the request is answered 408 request_timeout",
   }),
   spec({
     key: "maxHeaderCount",

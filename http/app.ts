@@ -1,7 +1,8 @@
 /**
  * `createApp(deps)`: the whole HTTP surface as one Hono app, with no globals.
- * Middleware order: request id, access log, header limit, body limit, then
- * the routes; one error handler turns every failure into problem+json.
+ * Middleware order: request id, access log, header limit, body limit, the
+ * sealed guard, authentication, the bodies in flight and the body deadline,
+ * then the routes; one error handler turns every failure into problem+json.
  *
  * @module
  */
@@ -22,6 +23,7 @@ import type { AppEnv } from "./env.ts";
 import { accessLog } from "./middleware/access_log.ts";
 import {
   bodyBytesInFlight,
+  bodyReadDeadline,
   bodySizeLimit,
   headerCountLimit,
 } from "./middleware/limits.ts";
@@ -35,7 +37,10 @@ import { HTTP_METHODS } from "./methods.ts";
 export interface AppDeps {
   config: Pick<
     Config,
-    "maxBodyBytes" | "maxBodyBytesInFlight" | "maxHeaderCount"
+    | "maxBodyBytes"
+    | "maxBodyBytesInFlight"
+    | "maxHeaderCount"
+    | "bodyReadTimeoutMs"
   >;
   log: Logger;
   registry: Registry;
@@ -68,6 +73,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   );
   app.use("/api/*", inFlight);
   app.use("/topics/*", inFlight);
+  const deadline = bodyReadDeadline(deps.config.bodyReadTimeoutMs);
+  app.use("/api/*", deadline);
+  app.use("/topics/*", deadline);
   app.route("/", opsRoutes(deps));
   for (const routes of deps.routes ?? []) app.route("/", routes);
   const openapi = openApiDocument(deps.routes ?? []);
@@ -90,6 +98,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.onError((error, c) => {
     const id = c.get("requestId") ?? crypto.randomUUID();
+    // A body reader may have turned the timeout into an error of its own
+    // (a JSON validator answers "malformed JSON").
+    if (c.get("bodyTimedOut")) {
+      return problemResponse("request_timeout", id, {
+        detail: error instanceof ProblemError ? error.detail : undefined!,
+      });
+    }
     if (error instanceof ProblemError) {
       return problemResponse(error.code, id, {
         detail: error.detail,

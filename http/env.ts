@@ -19,5 +19,7 @@ export interface AppEnv {
     identity: Identity | null;
     /** The bearer token the caller authenticated with (for logout). */
     bearer: string;
+    /** Set when the request body did not arrive in time (answered 408). */
+    bodyTimedOut: boolean;
   };
 }

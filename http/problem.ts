@@ -50,6 +50,11 @@ export const PROBLEMS = {
     title: "Method not allowed",
     detail: "This resource does not support the method",
   },
+  request_timeout: {
+    status: 408,
+    title: "Request timeout",
+    detail: "The request body did not arrive in time",
+  },
   conflict: {
     status: 409,
     title: "Conflict",

@@ -1,13 +1,16 @@
 /**
  * Request limits enforced before any route runs: header count (431), body
- * size (413) and the bodies being handled at once (503), all configurable.
- * Larger per-route limits never exceed these.
+ * size (413), the bodies being handled at once (503) and the time a body may
+ * take to arrive (408), all configurable. Larger per-route limits never
+ * exceed these.
  *
  * @module
  */
 
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { Deadlines } from "../../actors/deadlines.ts";
+import { systemClock } from "../../actors/clock.ts";
 import type { AppEnv } from "../env.ts";
 import { ProblemError } from "../problem.ts";
 
@@ -80,6 +83,73 @@ export function bodyBytesInFlight(
       held -= bytes;
     }
   };
+}
+
+/**
+ * Bounds the time a request body may take to arrive: once a route first
+ * reads the body, all of it must be in within `ms`, or the read fails with
+ * 408 `request_timeout` (and `bodyTimedOut` is set, so that a reader which
+ * turns failures into its own error still answers 408). Without it a client
+ * that declares a body and sends it slowly would hold its share of
+ * {@linkcode bodyBytesInFlight} for as long as it liked.
+ *
+ * The read starts only when a route asks for the body (Hono's body cache,
+ * which every body accessor of `c.req` reads through), so a request refused
+ * before that never has its body read.
+ */
+export function bodyReadDeadline(
+  ms: number,
+  deadlines: Deadlines = new Deadlines(systemClock),
+): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const raw = c.req.raw;
+    if (declaredBodyBytes(raw, 1) === 0) return await next();
+    let body: Promise<ArrayBuffer> | undefined;
+    const read = () =>
+      body ??= readWithin(
+        raw,
+        ms,
+        deadlines,
+        () => c.set("bodyTimedOut", true),
+      );
+    Object.defineProperties(c.req.bodyCache, {
+      arrayBuffer: { get: read, enumerable: true, configurable: true },
+      text: {
+        get: () => read().then((bytes) => new TextDecoder().decode(bytes)),
+        configurable: true,
+      },
+    });
+    await next();
+  };
+}
+
+/** The whole body of `request`, or a 408 problem once `ms` have passed. */
+function readWithin(
+  request: Request,
+  ms: number,
+  deadlines: Deadlines,
+  onTimeout: () => void,
+): Promise<ArrayBuffer> {
+  return new Promise((resolve, reject) => {
+    const deadline = deadlines.add(ms, () => {
+      onTimeout();
+      reject(
+        new ProblemError("request_timeout", {
+          detail: `The request body did not arrive within ${ms} ms`,
+        }),
+      );
+    });
+    request.arrayBuffer().then(
+      (bytes) => {
+        deadline.cancel();
+        resolve(bytes);
+      },
+      (error) => {
+        deadline.cancel();
+        reject(error);
+      },
+    );
+  });
 }
 
 /** A request's body size as declared, `unknownBytes` when it does not say. */

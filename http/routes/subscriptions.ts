@@ -14,6 +14,7 @@ import type { ActorRef } from "../../actors/types.ts";
 import { type ActorRequest, callActor } from "../actor_call.ts";
 import type { AppEnv } from "../env.ts";
 import { apiRoute, apiRouter, jsonBody } from "../openapi.ts";
+import { ProblemError } from "../problem.ts";
 import { TOPIC_NAME } from "./names.ts";
 
 const HTTP_URL = z.url({ protocol: /^https?$/ })
@@ -224,7 +225,13 @@ export function subscriptionRoutes(
     ),
     async (c) => {
       const { id } = c.req.valid("param");
-      const parsed = Rotate.safeParse(await c.req.json().catch(() => ({})));
+      // No body or no JSON means the default grace; a body that did not
+      // arrive in time is still a 408.
+      const body = await c.req.json().catch((error) => {
+        if (error instanceof ProblemError) throw error;
+        return {};
+      });
+      const parsed = Rotate.safeParse(body);
       const graceSeconds = parsed.success ? parsed.data.graceSeconds : 86_400;
       return c.json(
         await call(c, {

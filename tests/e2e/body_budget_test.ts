@@ -15,6 +15,10 @@ import {
   publish,
   startPipelineNode,
 } from "../support/pipeline_client.ts";
+import {
+  type StalledRequest,
+  stalledRequest,
+} from "../support/stalled_request.ts";
 import { request } from "./harness.ts";
 
 const LIMIT = 100_000;
@@ -25,62 +29,19 @@ function bodyOf(bytes: number): string {
   return JSON.stringify({ pad: "x".repeat(bytes - 10) });
 }
 
-/** A publish whose body is still arriving. */
-interface StalledPublish {
-  /** Whether the node answered already (it refused the publish). */
-  answered(): boolean;
-  /** Sends the last byte and returns the answer's status. */
-  finish(): Promise<number>;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-/**
- * Starts a publish of `bytes` on a connection of its own and sends all of
- * its body but the last byte, reading whatever the node answers meanwhile.
- */
-async function stalledPublish(
+/** A publish of `bytes` to `topic` whose last byte is held back. */
+function stalledPublish(
   url: string,
   bearer: string,
   topic: string,
   bytes: number,
-): Promise<StalledPublish> {
-  const { hostname, port } = new URL(url);
-  const conn = await Deno.connect({ hostname, port: Number(port) });
-  const encoder = new TextEncoder();
-  const body = encoder.encode(bodyOf(bytes));
-  await conn.write(encoder.encode(
-    `POST /topics/${topic} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
-      `Authorization: Bearer ${bearer}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
-  ));
-  await conn.write(body.subarray(0, body.length - 1));
-  let text = "";
-  const decoder = new TextDecoder();
-  const reading = (async () => {
-    const buffer = new Uint8Array(16_384);
-    try {
-      for (let n = await conn.read(buffer); n !== null;) {
-        text += decoder.decode(buffer.subarray(0, n), { stream: true });
-        n = await conn.read(buffer);
-      }
-    } catch { /* closed */ }
-  })();
-  let closed = false;
-  const close = async () => {
-    if (!closed) conn.close();
-    closed = true;
-    await reading;
-  };
-  return {
-    answered: () => text !== "",
-    async finish() {
-      await conn.write(body.subarray(body.length - 1));
-      await reading;
-      await close();
-      return Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
-    },
-    [Symbol.asyncDispose]: close,
-  };
+): Promise<StalledRequest> {
+  return stalledRequest(url, {
+    method: "POST",
+    path: `/topics/${topic}`,
+    headers: { authorization: `Bearer ${bearer}`, ...json },
+    body: new TextEncoder().encode(bodyOf(bytes)),
+  });
 }
 
 Deno.test("body budget e2e: a body still arriving holds its declared size; a publish past --max-body-bytes-in-flight gets 503 overloaded with Retry-After, smaller ones and bodiless requests pass, and the budget comes back once it is answered", async () => {
@@ -98,7 +59,7 @@ Deno.test("body budget e2e: a body still arriving holds its declared size; a pub
     const refused = await eventually(
       "a publish refused as overloaded",
       async () => {
-        if (stalled.answered()) {
+        if (stalled.answer() !== null) {
           await stalled[Symbol.asyncDispose]();
           stalled = await stall();
           return undefined;
