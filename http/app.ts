@@ -12,6 +12,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { TrieRouter } from "hono/router/trie-router";
 import { AskTimeoutError, MailboxFullError } from "../actors/errors.ts";
+import type { Deadlines } from "../actors/deadlines.ts";
 import { SealedError } from "../security/envelope.ts";
 import type { Registry } from "prom-client";
 import type { Config } from "../config/keys.ts";
@@ -45,6 +46,8 @@ export interface AppDeps {
   log: Logger;
   registry: Registry;
   readiness: Readiness;
+  /** Timers of the body read deadlines; the caller closes them when it stops. */
+  bodyDeadlines: Deadlines;
   /** True while the node is sealed (event and management calls answer 503). */
   isSealed?: () => boolean;
   /** Authentication middleware for `/api/*` and `/topics/*`. */
@@ -73,7 +76,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   );
   app.use("/api/*", inFlight);
   app.use("/topics/*", inFlight);
-  const deadline = bodyReadDeadline(deps.config.bodyReadTimeoutMs);
+  const deadline = bodyReadDeadline(
+    deps.config.bodyReadTimeoutMs,
+    deps.bodyDeadlines,
+  );
   app.use("/api/*", deadline);
   app.use("/topics/*", deadline);
   app.route("/", opsRoutes(deps));

@@ -24,6 +24,8 @@ import { decoyEncryption } from "../identity/login_token.ts";
 import { parseListen } from "../config/load.ts";
 import type { Config } from "../config/keys.ts";
 import { createApp } from "../http/app.ts";
+import { Deadlines } from "../actors/deadlines.ts";
+import { systemClock } from "../actors/clock.ts";
 import { listen as listenHttp } from "../http/listener.ts";
 import { authenticate } from "../http/middleware/auth.ts";
 import { RateLimiter } from "../http/rate_limit.ts";
@@ -335,9 +337,12 @@ export async function startNode(
     limit: config.authFailuresPerMinute,
     windowMs: 60_000,
   });
+  // The body read deadlines' timers, stopped with the node.
+  const bodyDeadlines = new Deadlines(systemClock);
   const app = createApp({
     config,
     log,
+    bodyDeadlines,
     registry,
     readiness,
     isSealed: () => vault.sealed,
@@ -397,6 +402,7 @@ export async function startNode(
   function shutdown(): Promise<void> {
     stopping ??= (async () => {
       await server.shutdown();
+      bodyDeadlines.close();
       reencryption.abort();
       await system.stop({ timeoutMs: config.shutdownTimeoutMs });
       await deliveryClient.close();
