@@ -6,7 +6,11 @@
  * @module
  */
 
-import { call } from "../tests/support/identity_client.ts";
+import {
+  accessToken,
+  call,
+  createUser,
+} from "../tests/support/identity_client.ts";
 import { fuzz, rssMiB } from "./lib/fuzz.ts";
 import { ChaosNode, metricSum } from "./lib/miranda.ts";
 import {
@@ -479,14 +483,43 @@ export async function fuzzing(scale: Scale): Promise<AccountingRow> {
   ]);
 }
 
-/** Many idle and slow connections plus bursts over the limits; a well-behaved client's latency. */
+/** The flooding publisher's rate limit, far above the well-behaved client's 50/s. */
+const FLOODER_RATE = 200;
+
+/**
+ * Many idle and slow connections plus bursts over the limits — forged
+ * tokens (the failed-authentication limit) and another user publishing as
+ * fast as it can (the per-user publish rate) — and a well-behaved client's
+ * latency meanwhile.
+ */
 export async function slowloris(scale: Scale): Promise<AccountingRow> {
   const started = performance.now();
   const idle = scale.quick ? 300 : 1_000;
   await using node = await ChaosNode.start({
-    args: ["--auth-failures-per-minute", "30", "--mailbox-capacity", "512"],
+    args: [
+      "--auth-failures-per-minute",
+      "30",
+      "--mailbox-capacity",
+      "512",
+      "--publish-rate-per-second",
+      String(FLOODER_RATE),
+    ],
   });
   await node.createTopic("calm");
+  const flooder = await createUser(node.url, node.bearer, "flooder", {
+    algorithm: "Ed25519",
+    roles: ["publisher"],
+  });
+  const flooderBearer = await accessToken(node.url, flooder);
+  const granted = await call(
+    node.url,
+    "PUT",
+    "/api/v1/topics/calm/grants/user:flooder",
+    { bearer: node.bearer, json: { rights: ["publish"] } },
+  );
+  if (granted.status !== 200) {
+    throw new Error(`grant: ${granted.status} ${granted.text}`);
+  }
   const { hostname, port } = new URL(node.url);
   const probe = async (samples: number[], until: () => boolean) => {
     while (until()) {
@@ -529,7 +562,10 @@ export async function slowloris(scale: Scale): Promise<AccountingRow> {
     }
   }, 1_000);
   let attacking = true;
-  const floodTally = new Map<number, number>();
+  // Answers by flooder kind and status ("publish 429").
+  const floodTally = new Map<string, number>();
+  const tally = (key: string) =>
+    floodTally.set(key, (floodTally.get(key) ?? 0) + 1);
   const flood = async (kind: "forged" | "publish") => {
     while (attacking) {
       try {
@@ -538,14 +574,14 @@ export async function slowloris(scale: Scale): Promise<AccountingRow> {
           headers: {
             authorization: kind === "forged"
               ? "Bearer forged-token-0123456789abcdef"
-              : `Bearer ${node.bearer}`,
+              : `Bearer ${flooderBearer}`,
           },
           body: "{}",
         });
         await res.body?.cancel();
-        floodTally.set(res.status, (floodTally.get(res.status) ?? 0) + 1);
+        tally(`${kind} ${res.status}`);
       } catch {
-        floodTally.set(0, (floodTally.get(0) ?? 0) + 1);
+        tally(`${kind} failed`);
       }
     }
   };
@@ -589,7 +625,10 @@ export async function slowloris(scale: Scale): Promise<AccountingRow> {
   }, [
     during.length === 0 &&
     "no well-behaved publish was accepted during the attack",
-    !floodTally.has(429) && "the floods met no rate limit (no 429)",
+    !floodTally.has("forged 429") &&
+    "the forged tokens met no failed-authentication limit (no 429)",
+    !floodTally.has("publish 429") &&
+    "the flooding publisher met no publish rate limit (no 429)",
     !node.running && "the node ended",
   ]);
 }

@@ -31,6 +31,8 @@ export interface Config {
   jwtIssuer: string;
   jwtAudience: string;
   authFailuresPerMinute: number;
+  publishRatePerSecond: number;
+  publishBurst: number;
   auditRetentionDays: number;
   externalIssuers: string;
   batchMaxEvents: number;
@@ -259,6 +261,24 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     default: "miranda",
     doc:
       "`aud` Miranda expects in client assertions and puts in its access tokens",
+  }),
+  spec({
+    key: "publishRatePerSecond",
+    flag: "--publish-rate-per-second",
+    env: "MIRANDA_PUBLISH_RATE_PER_SECOND",
+    type: { kind: "integer", min: 0, max: 1_000_000 },
+    default: 0,
+    doc:
+      "Publishes each user may make per second on average (a token bucket per user); past it 429 rate_limited with Retry-After; 0 = no limit",
+  }),
+  spec({
+    key: "publishBurst",
+    flag: "--publish-burst",
+    env: "MIRANDA_PUBLISH_BURST",
+    type: { kind: "integer", min: 0, max: 1_000_000 },
+    default: 0,
+    doc:
+      "Publishes a user may make at once above publishRatePerSecond (the bucket's size); 0 = one second's worth",
   }),
   spec({
     key: "authFailuresPerMinute",

@@ -24,6 +24,7 @@ import { decoyEncryption } from "../identity/login_token.ts";
 import { parseListen } from "../config/load.ts";
 import type { Config } from "../config/keys.ts";
 import { createApp } from "../http/app.ts";
+import { TokenBuckets } from "../http/token_buckets.ts";
 import { Deadlines } from "../actors/deadlines.ts";
 import { systemClock } from "../actors/clock.ts";
 import { listen as listenHttp } from "../http/listener.ts";
@@ -370,7 +371,18 @@ export async function startNode(
       }),
       userRoutes({ user, askTimeoutMs: config.askTimeoutMs }),
       topicRoutes({ topic, event, askTimeoutMs: config.askTimeoutMs }),
-      eventRoutes({ event, askTimeoutMs: config.askTimeoutMs }),
+      eventRoutes({
+        event,
+        askTimeoutMs: config.askTimeoutMs,
+        publishLimit: config.publishRatePerSecond > 0
+          ? new TokenBuckets({
+            ratePerSecond: config.publishRatePerSecond,
+            burst: config.publishBurst > 0
+              ? config.publishBurst
+              : config.publishRatePerSecond,
+          })
+          : null,
+      }),
       actorRoutes({ poison: () => system.poison() }),
       subscriptionRoutes({ subscription, askTimeoutMs: config.askTimeoutMs }),
     ],

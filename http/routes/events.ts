@@ -21,6 +21,7 @@ import { callActor } from "../actor_call.ts";
 import type { AppEnv } from "../env.ts";
 import { requireIdentity } from "../middleware/auth.ts";
 import { ProblemError } from "../problem.ts";
+import type { TokenBuckets } from "../token_buckets.ts";
 import { isTopicName } from "./names.ts";
 
 /** Request headers kept with an event and sent on to subscribers. */
@@ -56,13 +57,30 @@ export function splitTarget(url: string): { path: string; query: string } {
     : { path: withoutHash.slice(0, mark), query: withoutHash.slice(mark + 1) };
 }
 
+/** What the event routes need. */
+export interface EventRouteDeps {
+  event: ActorRef<EventMsg>;
+  askTimeoutMs: number;
+  /** Publishes per user, or null for no limit. */
+  publishLimit?: TokenBuckets | null;
+}
+
 /** Routes for publishing and reading events. */
-export function eventRoutes(
-  deps: { event: ActorRef<EventMsg>; askTimeoutMs: number },
-): Hono<AppEnv> {
+export function eventRoutes(deps: EventRouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  const limit = deps.publishLimit ?? null;
   const publish = async (c: import("hono").Context<AppEnv>) => {
     const identity = requireIdentity(c);
+    if (limit !== null) {
+      const decision = limit.take(identity.user);
+      if (!decision.ok) {
+        throw new ProblemError("rate_limited", {
+          detail:
+            `Publishing is limited to ${limit.ratePerSecond} events/s per user (bursts of ${limit.burst}); retry in ${decision.retryAfterSeconds} s`,
+          headers: { "retry-after": String(decision.retryAfterSeconds) },
+        });
+      }
+    }
     const name = c.req.param("name") ?? "";
     if (!isTopicName(name)) {
       throw new ProblemError("not_found", {
