@@ -708,12 +708,16 @@ export async function descriptors(scale: Scale): Promise<AccountingRow> {
   ]);
 }
 
+/** How many users the `bodies` scenario's publishers are spread over. */
+const BODY_USERS = 8;
+
 /**
  * Far more publishers of bodies at the size limit than the node may hold at
- * once, to a `received` topic (whose publishers do not wait for the
- * commit): the node must refuse the surplus with 503 `overloaded` rather
- * than hold it, stay up, and deliver everything it accepted. Its RSS is
- * sampled as it goes.
+ * once, as eight users, to a `received` topic (whose publishers do not wait
+ * for the commit): the node must refuse the surplus — 429 `rate_limited`
+ * past a user's share, 503 `overloaded` past the node's bound — rather than
+ * hold it, stay up, and deliver everything it accepted. Its RSS is sampled
+ * as it goes.
  */
 export async function bodies(scale: Scale): Promise<AccountingRow> {
   const started = performance.now();
@@ -722,6 +726,25 @@ export async function bodies(scale: Scale): Promise<AccountingRow> {
   await using sink = startSink();
   await using node = await ChaosNode.start();
   await node.createTopic("bodies", "received");
+  // Spread over users, so that the node-wide bound is met and not only each
+  // user's share of it.
+  const bearers: string[] = [];
+  for (let i = 0; i < BODY_USERS; i++) {
+    const user = await createUser(node.url, node.bearer, `bodies-${i}`, {
+      algorithm: "Ed25519",
+      roles: ["publisher"],
+    });
+    const granted = await call(
+      node.url,
+      "PUT",
+      `/api/v1/topics/bodies/grants/user:bodies-${i}`,
+      { bearer: node.bearer, json: { rights: ["publish"] } },
+    );
+    if (granted.status !== 200) {
+      throw new Error(`grant: ${granted.status} ${granted.text}`);
+    }
+    bearers.push(await accessToken(node.url, user));
+  }
   await node.subscribe({
     topic: "bodies",
     url: `${sink.url}/hook/bodies`,
@@ -736,8 +759,13 @@ export async function bodies(scale: Scale): Promise<AccountingRow> {
   const rss: [number, number][] = [[0, await rssMiB(pid)]];
   // The node's default body limit is 1 MiB.
   const pad = "x".repeat(1024 * 1024 - 64);
+  let turn = 0;
   const publisher = startPublisher(
-    () => ({ url: node.lastUrl, bearer: node.bearer, topic: "bodies" }),
+    () => ({
+      url: node.lastUrl,
+      bearer: bearers[turn++ % bearers.length]!,
+      topic: "bodies",
+    }),
     {
       concurrency,
       total: Number.MAX_SAFE_INTEGER,
@@ -755,6 +783,7 @@ export async function bodies(scale: Scale): Promise<AccountingRow> {
   const drained = await drain(sink, ["/hook/bodies"], accepted, 120_000);
   const result = account(accepted, sink.hook("/hook/bodies").accepted);
   const overloaded = publisher.tally.others.get("503 overloaded") ?? 0;
+  const overShare = publisher.tally.others.get("429 rate_limited") ?? 0;
   const row = sumRows(
     `bodies at the 1 MiB limit from ${concurrency} publishers for ${seconds} s (received topic)`,
     [result],
@@ -771,6 +800,7 @@ export async function bodies(scale: Scale): Promise<AccountingRow> {
   return expecting(row, [
     accepted.length === 0 && "nothing was accepted",
     overloaded === 0 && "no publish was refused 503 overloaded",
+    overShare === 0 && "no publish was refused 429 past its user's share",
     !drained && "not every accepted event was delivered in time",
     !node.running && "the node ended",
     publisher.tally.nonProblem > 0 &&

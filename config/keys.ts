@@ -16,6 +16,7 @@ export interface Config {
   logLevel: "debug" | "info" | "warn" | "error";
   maxBodyBytes: number;
   maxBodyBytesInFlight: number;
+  maxBodyBytesInFlightPerCaller: number;
   bodyReadTimeoutMs: number;
   maxHeaderCount: number;
   shutdownTimeoutMs: number;
@@ -142,6 +143,15 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     default: 16 * 1024 * 1024,
     doc:
       "Request bodies (by declared size; the body limit for a body without one) being received or handled at once under /api and /topics; a request past it is answered 503 overloaded (one is always let through)",
+  }),
+  spec({
+    key: "maxBodyBytesInFlightPerCaller",
+    flag: "--max-body-bytes-in-flight-per-caller",
+    env: "MIRANDA_MAX_BODY_BYTES_IN_FLIGHT_PER_CALLER",
+    type: { kind: "integer", min: 1, max: 16 * 1024 * 1024 * 1024 },
+    default: 4 * 1024 * 1024,
+    doc:
+      "The share of maxBodyBytesInFlight one caller (a user, else a client address) may hold; a request past it is answered 429 rate_limited (one is always let through)",
   }),
   spec({
     key: "bodyReadTimeoutMs",

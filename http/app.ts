@@ -40,6 +40,7 @@ export interface AppDeps {
     Config,
     | "maxBodyBytes"
     | "maxBodyBytesInFlight"
+    | "maxBodyBytesInFlightPerCaller"
     | "maxHeaderCount"
     | "bodyReadTimeoutMs"
   >;
@@ -70,10 +71,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   }
   // After authentication: a request with a bad token is refused before it
   // holds any of the budget.
-  const inFlight = bodyBytesInFlight(
-    deps.config.maxBodyBytesInFlight,
-    deps.config.maxBodyBytes,
-  );
+  const inFlight = bodyBytesInFlight({
+    maxBytes: deps.config.maxBodyBytesInFlight,
+    perCallerBytes: deps.config.maxBodyBytesInFlightPerCaller,
+    unknownBytes: deps.config.maxBodyBytes,
+  });
   app.use("/api/*", inFlight);
   app.use("/topics/*", inFlight);
   const deadline = bodyReadDeadline(

@@ -23,6 +23,11 @@ import {
 
 const REQUESTS = 40_000;
 const deadlines = new Deadlines(systemClock);
+const budget = {
+  maxBytes: 16 << 20,
+  perCallerBytes: 4 << 20,
+  unknownBytes: 1 << 20,
+};
 const ROUNDS = 6;
 const body = new Uint8Array(256);
 
@@ -38,11 +43,11 @@ function app(middlewares: MiddlewareHandler<AppEnv>[]): Hono<AppEnv> {
 
 const variants: [string, Hono<AppEnv>][] = [
   ["none", app([])],
-  ["budget", app([bodyBytesInFlight(16 << 20, 1 << 20)])],
+  ["budget", app([bodyBytesInFlight(budget)])],
   [
     "budget + deadline",
     app([
-      bodyBytesInFlight(16 << 20, 1 << 20),
+      bodyBytesInFlight(budget),
       bodyReadDeadline(30_000, deadlines),
     ]),
   ],

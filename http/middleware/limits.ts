@@ -1,8 +1,8 @@
 /**
  * Request limits enforced before any route runs: header count (431), body
- * size (413), the bodies being handled at once (503) and the time a body may
- * take to arrive (408), all configurable. Larger per-route limits never
- * exceed these.
+ * size (413), the bodies being handled at once (503 for the node, 429 for
+ * one caller's share) and the time a body may take to arrive (408), all
+ * configurable. Larger per-route limits never exceed these.
  *
  * @module
  */
@@ -10,6 +10,7 @@
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Deadlines } from "../../actors/deadlines.ts";
+import { clientAddress } from "../client_address.ts";
 import type { AppEnv } from "../env.ts";
 import { ProblemError } from "../problem.ts";
 
@@ -52,23 +53,45 @@ export function bodySizeLimit(maxBytes: number): MiddlewareHandler<AppEnv> {
   };
 }
 
+/** Limits of {@linkcode bodyBytesInFlight}. */
+export interface BodyBudget {
+  /** Bytes all requests' bodies may hold at once (503 `overloaded` past it). */
+  maxBytes: number;
+  /** Bytes one caller's bodies may hold at once (429 `rate_limited` past it). */
+  perCallerBytes: number;
+  /** What a body of unknown size holds (the body limit). */
+  unknownBytes: number;
+}
+
 /**
  * Bounds the request bodies being received or handled at once: each
  * request with a body holds its declared size (`content-length`; the body
- * limit, `unknownBytes`, for a body without one) until it is answered, and
- * a request that would take the total past `maxBytes` is answered 503
- * `overloaded` with `Retry-After` before its body is read. A request is let
- * through whenever none holds any, so a body limit above `maxBytes` cannot
- * shut every body out.
+ * limit for a body without one) until it is answered. A request that would
+ * take its caller's share past `perCallerBytes` is answered 429
+ * `rate_limited`, one that would take the total past `maxBytes` 503
+ * `overloaded`, both with `Retry-After` and before the body is read. The
+ * caller is the authenticated user, else the client address. A request is
+ * let through whenever none (of the caller's) holds any, so a body limit
+ * above either bound cannot shut every body out.
  */
 export function bodyBytesInFlight(
-  maxBytes: number,
-  unknownBytes: number,
+  budget: BodyBudget,
 ): MiddlewareHandler<AppEnv> {
+  const { maxBytes, perCallerBytes, unknownBytes } = budget;
   let held = 0;
+  const heldBy = new Map<string, number>();
   return async (c, next) => {
     const bytes = declaredBodyBytes(c.req.raw, unknownBytes);
     if (bytes === 0) return await next();
+    const caller = c.get("identity")?.user ?? `address ${clientAddress(c)}`;
+    const mine = heldBy.get(caller) ?? 0;
+    if (mine > 0 && mine + bytes > perCallerBytes) {
+      throw new ProblemError("rate_limited", {
+        detail:
+          `Your request bodies of ${mine} bytes are being handled, and this one's ${bytes} would take them past the limit of ${perCallerBytes} per caller; retry shortly`,
+        headers: { "retry-after": "1" },
+      });
+    }
     if (held > 0 && held + bytes > maxBytes) {
       throw new ProblemError("overloaded", {
         detail:
@@ -76,10 +99,14 @@ export function bodyBytesInFlight(
       });
     }
     held += bytes;
+    heldBy.set(caller, mine + bytes);
     try {
       await next();
     } finally {
       held -= bytes;
+      const left = heldBy.get(caller)! - bytes;
+      if (left === 0) heldBy.delete(caller);
+      else heldBy.set(caller, left);
     }
   };
 }
@@ -93,10 +120,12 @@ export function bodyBytesInFlight(
  * {@linkcode bodyBytesInFlight} for as long as it liked.
  *
  * The read starts only when a route asks for the body: Hono's body cache,
- * which every body accessor of `c.req` reads through, is replaced by one
- * that reads with the deadline — so a request refused before that never has
- * its body read. (A class with getters: defining the getters on Hono's own
- * cache object per request cost ~8 µs a request in a micro-benchmark.)
+ * which `c.req.arrayBuffer()`, `text()` and `json()` read through, is
+ * replaced by one that reads with the deadline — so a request refused before
+ * that never has its body read (`blob()` and `formData()`, which no route
+ * uses, would read without it). A class with getters: defining getters on
+ * Hono's own cache object per request cost ~10 µs a request
+ * (`bench/HISTORY.md`).
  */
 export function bodyReadDeadline(
   ms: number,

@@ -4,6 +4,8 @@
  * total past the limit is answered 503 `overloaded` (problem+json,
  * `Retry-After`) before its body is read, smaller ones and requests without
  * a body pass, and the budget is given back once the first is answered.
+ * `--max-body-bytes-in-flight-per-caller` bounds one user's share of it
+ * (429 `rate_limited`), whatever other users hold.
  *
  * @module
  */
@@ -12,6 +14,8 @@ import assert from "node:assert/strict";
 import {
   createTopic,
   eventually,
+  grant,
+  pipelineUser,
   publish,
   startPipelineNode,
 } from "../support/pipeline_client.ts";
@@ -90,6 +94,65 @@ Deno.test("body budget e2e: a body still arriving holds its declared size; a pub
     assert.equal(await stalled.finish(), 202);
     const again = await publish(node, node.admin, "big", {
       body: bodyOf(40_000),
+      headers: json,
+    });
+    assert.equal(again.status, 202, again.text);
+  } finally {
+    await stalled[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("body budget e2e: one caller's bodies hold at most --max-body-bytes-in-flight-per-caller; past it that caller gets 429 rate_limited while another user's publish passes, and the node-wide bound still answers 503", async () => {
+  await using node = await startPipelineNode([
+    "--max-body-bytes-in-flight",
+    String(LIMIT),
+    "--max-body-bytes-in-flight-per-caller",
+    "60000",
+  ]);
+  await createTopic(node, node.admin, { name: "shared" });
+  const pat = await pipelineUser(node, "pat", ["publisher"]);
+  await grant(node, node.admin, "shared", "user:pat", ["publish"]);
+  const stall = () => stalledPublish(node.url, node.admin, "shared", 50_000);
+  let stalled = await stall();
+  try {
+    // The admin holds 50,000: 20,000 more of the admin's would pass the
+    // node's 100,000 but not the admin's 60,000.
+    const refused = await eventually(
+      "the admin's second publish refused past its share",
+      async () => {
+        if (stalled.answer() !== null) {
+          await stalled[Symbol.asyncDispose]();
+          stalled = await stall();
+          return undefined;
+        }
+        const answer = await publish(node, node.admin, "shared", {
+          body: bodyOf(20_000),
+          headers: json,
+        });
+        return answer.status === 429 ? answer : undefined;
+      },
+    );
+    assert.equal(refused.contentType, "application/problem+json");
+    assert.equal(refused.body["code"], "rate_limited", refused.text);
+    assert.equal(refused.headers.get("retry-after"), "1");
+    assert.match(String(refused.body["detail"]), /50000 bytes/);
+
+    // Another user's 20,000 fit in the node's bound; its 60,000 do not.
+    const other = await publish(node, pat.bearer, "shared", {
+      body: bodyOf(20_000),
+      headers: json,
+    });
+    assert.equal(other.status, 202, other.text);
+    const tooMuch = await publish(node, pat.bearer, "shared", {
+      body: bodyOf(60_000),
+      headers: json,
+    });
+    assert.equal(tooMuch.status, 503, tooMuch.text);
+    assert.equal(tooMuch.body["code"], "overloaded");
+
+    assert.equal(await stalled.finish(), 202);
+    const again = await publish(node, node.admin, "shared", {
+      body: bodyOf(20_000),
       headers: json,
     });
     assert.equal(again.status, 202, again.text);
