@@ -1,7 +1,7 @@
 /**
  * `deno task chaos [--quick] [scenario …]`: runs the chaos scenarios (kill
  * -9 loop, hostile subscribers, panics, disk full, fuzz, slowloris and
- * floods, descriptors, bodies at the size limit) against real processes on
+ * floods, descriptors, bodies at the size limit, slow uploads) against real processes on
  * loopback and prints the accounting table. Exits 1 when any scenario lost
  * an accepted event or broke one of its own expectations (its row's
  * `failure`: a broken answer, a run that did not drain, a node that ended,
@@ -20,6 +20,7 @@ import {
   killLoop,
   panics,
   type Scale,
+  slowBodies,
   slowloris,
 } from "./scenarios.ts";
 
@@ -32,6 +33,7 @@ const SCENARIOS: Record<string, (scale: Scale) => Promise<AccountingRow>> = {
   slowloris,
   descriptors,
   bodies,
+  uploads: slowBodies,
 };
 
 if (import.meta.main) {

@@ -6,11 +6,7 @@
  * @module
  */
 
-import {
-  accessToken,
-  call,
-  createUser,
-} from "../tests/support/identity_client.ts";
+import { call } from "../tests/support/identity_client.ts";
 import { fuzz, rssMiB } from "./lib/fuzz.ts";
 import { ChaosNode, metricSum } from "./lib/miranda.ts";
 import {
@@ -506,20 +502,7 @@ export async function slowloris(scale: Scale): Promise<AccountingRow> {
     ],
   });
   await node.createTopic("calm");
-  const flooder = await createUser(node.url, node.bearer, "flooder", {
-    algorithm: "Ed25519",
-    roles: ["publisher"],
-  });
-  const flooderBearer = await accessToken(node.url, flooder);
-  const granted = await call(
-    node.url,
-    "PUT",
-    "/api/v1/topics/calm/grants/user:flooder",
-    { bearer: node.bearer, json: { rights: ["publish"] } },
-  );
-  if (granted.status !== 200) {
-    throw new Error(`grant: ${granted.status} ${granted.text}`);
-  }
+  const flooderBearer = await node.publisher("flooder", "calm");
   const { hostname, port } = new URL(node.url);
   const probe = async (samples: number[], until: () => boolean) => {
     while (until()) {
@@ -730,20 +713,7 @@ export async function bodies(scale: Scale): Promise<AccountingRow> {
   // user's share of it.
   const bearers: string[] = [];
   for (let i = 0; i < BODY_USERS; i++) {
-    const user = await createUser(node.url, node.bearer, `bodies-${i}`, {
-      algorithm: "Ed25519",
-      roles: ["publisher"],
-    });
-    const granted = await call(
-      node.url,
-      "PUT",
-      `/api/v1/topics/bodies/grants/user:bodies-${i}`,
-      { bearer: node.bearer, json: { rights: ["publish"] } },
-    );
-    if (granted.status !== 200) {
-      throw new Error(`grant: ${granted.status} ${granted.text}`);
-    }
-    bearers.push(await accessToken(node.url, user));
+    bearers.push(await node.publisher(`bodies-${i}`, "bodies"));
   }
   await node.subscribe({
     topic: "bodies",
@@ -801,6 +771,140 @@ export async function bodies(scale: Scale): Promise<AccountingRow> {
     accepted.length === 0 && "nothing was accepted",
     overloaded === 0 && "no publish was refused 503 overloaded",
     overShare === 0 && "no publish was refused 429 past its user's share",
+    !drained && "not every accepted event was delivered in time",
+    !node.running && "the node ended",
+    publisher.tally.nonProblem > 0 &&
+    `${publisher.tally.nonProblem} refusals were not problem+json`,
+  ]);
+}
+
+/**
+ * One request of a slow uploader: `head` (the headers and the start of a
+ * body declared far larger) on `conn`, then a byte every 250 ms until the
+ * node answers or `going()` turns false. The answer's status, or why there
+ * was none.
+ */
+async function slowUpload(
+  conn: Deno.Conn,
+  head: Uint8Array,
+  going: () => boolean,
+): Promise<string> {
+  await conn.write(head);
+  const buffer = new Uint8Array(4096);
+  let answer: string | undefined;
+  conn.read(buffer).then(
+    (n) => {
+      const text = n === null
+        ? ""
+        : new TextDecoder().decode(buffer.subarray(0, n));
+      answer = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? "closed";
+    },
+    () => answer = "failed",
+  );
+  const byte = new TextEncoder().encode("x");
+  while (answer === undefined && going()) {
+    await new Promise((r) => setTimeout(r, 250));
+    if (answer === undefined) await conn.write(byte).catch(() => {});
+  }
+  return answer ?? "stopped";
+}
+
+/**
+ * Authenticated slow uploaders: one user's connections each declare a body
+ * at the size limit and send a byte every 250 ms, starting again whenever
+ * answered, while another user publishes small events. The node must
+ * answer the slow ones 408 `request_timeout` (past
+ * `--body-read-timeout-ms`, 2 s here) or 429 `rate_limited` (past the
+ * user's share of the body budget), never refuse the other user 503
+ * `overloaded`, stay up and deliver everything it accepted.
+ */
+export async function slowBodies(scale: Scale): Promise<AccountingRow> {
+  const started = performance.now();
+  const uploaders = scale.quick ? 16 : 64;
+  const seconds = scale.quick ? 5 : 20;
+  await using sink = startSink();
+  await using node = await ChaosNode.start({
+    args: ["--body-read-timeout-ms", "2000"],
+  });
+  await node.createTopic("uploads");
+  await node.subscribe({
+    topic: "uploads",
+    url: `${sink.url}/hook/uploads`,
+    livenessUrl: `${sink.url}/live/uploads`,
+    ordered: false,
+    maxInFlight: 16,
+    timeoutMs: 5_000,
+  });
+  const slowBearer = await node.publisher("slow", "uploads");
+  const { hostname, port } = new URL(node.url);
+  const head = new TextEncoder().encode(
+    `POST /topics/uploads HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
+      `Authorization: Bearer ${slowBearer}\r\n` +
+      // At the body limit: sixteen of them fill the node's default budget.
+      `Content-Type: application/json\r\nContent-Length: ${
+        1024 * 1024
+      }\r\n\r\n{"pad":"`,
+  );
+  let attacking = true;
+  const answers = new Map<string, number>();
+  const timedOutAfter: number[] = [];
+  const upload = async () => {
+    while (attacking) {
+      const begun = performance.now();
+      let answer = "failed";
+      let conn: Deno.Conn | undefined;
+      try {
+        conn = await Deno.connect({ hostname, port: Number(port) });
+        answer = await slowUpload(conn, head, () => attacking);
+      } catch { /* counted as failed */ }
+      try {
+        conn?.close();
+      } catch { /* closed */ }
+      answers.set(answer, (answers.get(answer) ?? 0) + 1);
+      if (answer === "408") timedOutAfter.push(performance.now() - begun);
+      // A refused upload starts again a little later, not in a tight loop.
+      if (answer !== "408" && attacking) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+  const attack = Array.from({ length: uploaders }, upload);
+  const publisher = startPublisher(
+    () => ({ url: node.lastUrl, bearer: node.bearer, topic: "uploads" }),
+    {
+      concurrency: 4,
+      total: Number.MAX_SAFE_INTEGER,
+      body: (n) => JSON.stringify({ n }),
+    },
+  );
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await publisher.stop();
+  attacking = false;
+  await Promise.all(attack);
+  const accepted = publisher.tally.accepted;
+  const drained = await drain(sink, ["/hook/uploads"], accepted, 60_000);
+  const result = account(accepted, sink.hook("/hook/uploads").accepted);
+  const overloaded = publisher.tally.others.get("503 overloaded") ?? 0;
+  const row = sumRows(
+    `slow uploads: ${uploaders} connections of one user trickling 1 MiB bodies for ${seconds} s, another user publishing`,
+    [result],
+    (performance.now() - started) / 1000,
+    `drained ${drained}; slow uploads answered ${
+      JSON.stringify(Object.fromEntries(answers))
+    }; 408 after ${
+      percentile(timedOutAfter, 50).toFixed(0)
+    } ms (p50); other user's publishes p50/p99 ${
+      percentile(publisher.tally.latencies, 50).toFixed(1)
+    }/${percentile(publisher.tally.latencies, 99).toFixed(1)} ms, refused ${
+      JSON.stringify(Object.fromEntries(publisher.tally.others))
+    }; process up ${node.running}`,
+  );
+  return expecting(row, [
+    !answers.has("408") && "no slow upload was answered 408",
+    !answers.has("429") && "no slow upload was refused past its user's share",
+    accepted.length === 0 && "the other user got nothing accepted",
+    overloaded > 0 &&
+    `the other user was refused 503 overloaded ${overloaded} times`,
     !drained && "not every accepted event was delivered in time",
     !node.running && "the node ended",
     publisher.tally.nonProblem > 0 &&

@@ -15,7 +15,12 @@ import {
   tempDir,
   TEST_PASSPHRASE,
 } from "../../tests/e2e/harness.ts";
-import { call, login } from "../../tests/support/identity_client.ts";
+import {
+  accessToken,
+  call,
+  createUser,
+  login,
+} from "../../tests/support/identity_client.ts";
 import { FAST_WAITS } from "../../tests/support/pipeline_client.ts";
 
 /** Options of {@linkcode ChaosNode}. */
@@ -149,6 +154,27 @@ export class ChaosNode implements AsyncDisposable {
     if (answer.status !== 201) {
       throw new Error(`Topic "${name}" not created: ${answer.text}`);
     }
+  }
+
+  /**
+   * Creates a user with the publisher role and the right to publish to
+   * `topic`, and returns its access token (for limits kept per user).
+   */
+  async publisher(name: string, topic: string): Promise<string> {
+    const user = await createUser(this.url, this.bearer, name, {
+      algorithm: "Ed25519",
+      roles: ["publisher"],
+    });
+    const granted = await call(
+      this.url,
+      "PUT",
+      `/api/v1/topics/${topic}/grants/user:${name}`,
+      { bearer: this.bearer, json: { rights: ["publish"] } },
+    );
+    if (granted.status !== 200) {
+      throw new Error(`Grant to "${name}" not made: ${granted.text}`);
+    }
+    return await accessToken(this.url, user);
   }
 
   /** Creates a subscription (admin, so loopback is allowed); returns its id. */

@@ -6,7 +6,13 @@
 
 import assert from "node:assert/strict";
 import { type AccountingRow, report } from "../../chaos/lib/report.ts";
-import { bodies, diskFull, hostile, slowloris } from "../../chaos/scenarios.ts";
+import {
+  bodies,
+  diskFull,
+  hostile,
+  slowBodies,
+  slowloris,
+} from "../../chaos/scenarios.ts";
 
 function assertKept(row: AccountingRow): void {
   report(
@@ -43,4 +49,8 @@ Deno.test("chaos e2e: idle and slow connections plus floods over the rate limits
 
 Deno.test("chaos e2e: many publishers of bodies at the size limit to a received topic: the surplus is refused 503 overloaded, the node stays up and delivers everything it accepted", async () => {
   assertKept(await bodies({ quick: true }));
+});
+
+Deno.test("chaos e2e: one user's slow uploads are answered 408 past the body deadline or 429 past the user's share, while another user's publishes are accepted and delivered", async () => {
+  assertKept(await slowBodies({ quick: true }));
 });
