@@ -11,6 +11,7 @@
  */
 
 import assert from "node:assert/strict";
+import type { Answer } from "../support/identity_client.ts";
 import {
   createTopic,
   eventually,
@@ -48,33 +49,50 @@ function stalledPublish(
   });
 }
 
+/**
+ * Holds a stalled publish (started again whenever the node answered it: a
+ * probe got there first) and probes beside it until a probe is answered
+ * `status`; that answer and the stalled publish, still held.
+ */
+async function probeBesideStalled(
+  start: () => Promise<StalledRequest>,
+  probe: () => Promise<Answer>,
+  status: number,
+  what: string,
+): Promise<{ refused: Answer; stalled: StalledRequest }> {
+  let stalled = await start();
+  try {
+    const refused = await eventually(what, async () => {
+      if (stalled.answer() !== null) {
+        await stalled[Symbol.asyncDispose]();
+        stalled = await start();
+        return undefined;
+      }
+      const answer = await probe();
+      return answer.status === status ? answer : undefined;
+    });
+    return { refused, stalled };
+  } catch (error) {
+    await stalled[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
 Deno.test("body budget e2e: a body still arriving holds its declared size; a publish past --max-body-bytes-in-flight gets 503 overloaded with Retry-After, smaller ones and bodiless requests pass, and the budget comes back once it is answered", async () => {
   await using node = await startPipelineNode([
     "--max-body-bytes-in-flight",
     String(LIMIT),
   ]);
   await createTopic(node, node.admin, { name: "big" });
-  const stall = () => stalledPublish(node.url, node.admin, "big", 80_000);
-  let stalled = await stall();
+  // The stalled publish holds 80,000 bytes once the node has its headers.
+  const { refused, stalled } = await probeBesideStalled(
+    () => stalledPublish(node.url, node.admin, "big", 80_000),
+    () =>
+      publish(node, node.admin, "big", { body: bodyOf(40_000), headers: json }),
+    503,
+    "a publish refused as overloaded",
+  );
   try {
-    // The stalled publish holds 80,000 bytes once the node has its headers.
-    // Should a probe reach the node first, the stalled one is refused: then
-    // it is started again.
-    const refused = await eventually(
-      "a publish refused as overloaded",
-      async () => {
-        if (stalled.answer() !== null) {
-          await stalled[Symbol.asyncDispose]();
-          stalled = await stall();
-          return undefined;
-        }
-        const answer = await publish(node, node.admin, "big", {
-          body: bodyOf(40_000),
-          headers: json,
-        });
-        return answer.status === 503 ? answer : undefined;
-      },
-    );
     assert.equal(refused.contentType, "application/problem+json");
     assert.equal(refused.body["code"], "overloaded", refused.text);
     assert.equal(refused.headers.get("retry-after"), "1");
@@ -112,26 +130,19 @@ Deno.test("body budget e2e: one caller's bodies hold at most --max-body-bytes-in
   await createTopic(node, node.admin, { name: "shared" });
   const pat = await pipelineUser(node, "pat", ["publisher"]);
   await grant(node, node.admin, "shared", "user:pat", ["publish"]);
-  const stall = () => stalledPublish(node.url, node.admin, "shared", 50_000);
-  let stalled = await stall();
+  // The admin holds 50,000: 20,000 more of the admin's would pass the
+  // node's 100,000 but not the admin's 60,000.
+  const { refused, stalled } = await probeBesideStalled(
+    () => stalledPublish(node.url, node.admin, "shared", 50_000),
+    () =>
+      publish(node, node.admin, "shared", {
+        body: bodyOf(20_000),
+        headers: json,
+      }),
+    429,
+    "the admin's second publish refused past its share",
+  );
   try {
-    // The admin holds 50,000: 20,000 more of the admin's would pass the
-    // node's 100,000 but not the admin's 60,000.
-    const refused = await eventually(
-      "the admin's second publish refused past its share",
-      async () => {
-        if (stalled.answer() !== null) {
-          await stalled[Symbol.asyncDispose]();
-          stalled = await stall();
-          return undefined;
-        }
-        const answer = await publish(node, node.admin, "shared", {
-          body: bodyOf(20_000),
-          headers: json,
-        });
-        return answer.status === 429 ? answer : undefined;
-      },
-    );
     assert.equal(refused.contentType, "application/problem+json");
     assert.equal(refused.body["code"], "rate_limited", refused.text);
     assert.equal(refused.headers.get("retry-after"), "1");
