@@ -1,11 +1,11 @@
 /**
  * `deno task chaos [--quick] [scenario …]`: runs the chaos scenarios (kill
  * -9 loop, hostile subscribers, panics, disk full, fuzz, slowloris and
- * floods, descriptors, bodies at the size limit, slow uploads) against real processes on
- * loopback and prints the accounting table. Exits 1 when any scenario lost
- * an accepted event or broke one of its own expectations (its row's
- * `failure`: a broken answer, a run that did not drain, a node that ended,
- * …).
+ * floods, descriptors, bodies at the size limit, slow uploads) against real
+ * processes on loopback and prints the accounting table. Exits 1 when any
+ * scenario lost an accepted event or broke one of its own expectations (its
+ * row's `failure`: a broken answer, a run that did not drain, a node that
+ * ended, …).
  *
  * @module
  */

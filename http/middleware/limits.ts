@@ -166,7 +166,10 @@ class DeadlineBodyCache {
     this.#onTimeout = onTimeout;
   }
 
-  /** The whole body, read once; a 408 problem once `ms` have passed. */
+  /**
+   * The whole body, read once; a 408 problem once `ms` have passed, a 400
+   * when the connection ends before the body is whole.
+   */
   get arrayBuffer(): Promise<ArrayBuffer> {
     return this.#body ??= new Promise((resolve, reject) => {
       const deadline = this.#deadlines.add(this.#ms, () => {
@@ -184,7 +187,13 @@ class DeadlineBodyCache {
         },
         (error) => {
           deadline.cancel();
-          reject(error);
+          reject(
+            bodyCutShort(error)
+              ? new ProblemError("bad_request", {
+                detail: "The request body ended before it was whole",
+              })
+              : error,
+          );
         },
       );
     });
@@ -194,6 +203,20 @@ class DeadlineBodyCache {
   get text(): Promise<string> {
     return this.arrayBuffer.then((bytes) => new TextDecoder().decode(bytes));
   }
+}
+
+/**
+ * Whether reading a body failed because the connection went (the client
+ * left mid-body, or sent less than it declared): the client's doing, not a
+ * server error to log with its stack.
+ */
+function bodyCutShort(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Http ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.Interrupted;
 }
 
 /** A request's body size as declared, `unknownBytes` when it does not say. */

@@ -11,16 +11,15 @@
  */
 
 import assert from "node:assert/strict";
-import type { Answer } from "../support/identity_client.ts";
 import {
   createTopic,
-  eventually,
   grant,
   pipelineUser,
   publish,
   startPipelineNode,
 } from "../support/pipeline_client.ts";
 import {
+  probeBesideStalled,
   type StalledRequest,
   stalledRequest,
 } from "../support/stalled_request.ts";
@@ -47,35 +46,6 @@ function stalledPublish(
     headers: { authorization: `Bearer ${bearer}`, ...json },
     body: new TextEncoder().encode(bodyOf(bytes)),
   });
-}
-
-/**
- * Holds a stalled publish (started again whenever the node answered it: a
- * probe got there first) and probes beside it until a probe is answered
- * `status`; that answer and the stalled publish, still held.
- */
-async function probeBesideStalled(
-  start: () => Promise<StalledRequest>,
-  probe: () => Promise<Answer>,
-  status: number,
-  what: string,
-): Promise<{ refused: Answer; stalled: StalledRequest }> {
-  let stalled = await start();
-  try {
-    const refused = await eventually(what, async () => {
-      if (stalled.answer() !== null) {
-        await stalled[Symbol.asyncDispose]();
-        stalled = await start();
-        return undefined;
-      }
-      const answer = await probe();
-      return answer.status === status ? answer : undefined;
-    });
-    return { refused, stalled };
-  } catch (error) {
-    await stalled[Symbol.asyncDispose]();
-    throw error;
-  }
 }
 
 Deno.test("body budget e2e: a body still arriving holds its declared size; a publish past --max-body-bytes-in-flight gets 503 overloaded with Retry-After, smaller ones and bodiless requests pass, and the budget comes back once it is answered", async () => {

@@ -4,7 +4,8 @@
  * (problem+json, not the JSON reader's 400), nothing of it is stored, and
  * the share of `--max-body-bytes-in-flight` it held is given back — so a
  * slow uploader cannot keep other publishers out for longer than the
- * deadline.
+ * deadline. A client that leaves mid-body is counted as a 400, not logged as
+ * a server error.
  *
  * @module
  */
@@ -18,7 +19,11 @@ import {
   publish,
   startPipelineNode,
 } from "../support/pipeline_client.ts";
-import { type RawAnswer, stalledRequest } from "../support/stalled_request.ts";
+import {
+  probeBesideStalled,
+  type RawAnswer,
+  stalledRequest,
+} from "../support/stalled_request.ts";
 import { request } from "./harness.ts";
 
 const TIMEOUT_MS = 1_000;
@@ -92,4 +97,46 @@ Deno.test("body deadline e2e: a body that stops arriving is answered 408 request
     }),
     1,
   );
+});
+
+Deno.test("body deadline e2e: a client that leaves mid-body gets its request counted as a 400, not logged as a server error", async () => {
+  // With a budget of 6,000 bytes, a probe of 2,000 is refused while the
+  // publish of 5,000 is being read: then the client leaves.
+  await using node = await startPipelineNode([
+    "--max-body-bytes-in-flight",
+    "6000",
+  ]);
+  await createTopic(node, node.admin, { name: "left" });
+  const { stalled } = await probeBesideStalled(
+    () =>
+      stalledRequest(node.url, {
+        method: "POST",
+        path: "/topics/left",
+        headers: { authorization: `Bearer ${node.admin}`, ...json },
+        body: new TextEncoder().encode(bodyOf(5_000)),
+      }),
+    () =>
+      publish(node, node.admin, "left", { body: bodyOf(2_000), headers: json }),
+    503,
+    "the publish being read",
+  );
+  const route = { method: "POST", route: "/topics/:name/*" };
+  await stalled[Symbol.asyncDispose]();
+  const answered = await eventually(
+    "the request counted",
+    async () =>
+      metricValue(await metrics(node), "miranda_http_requests_total", {
+        ...route,
+        status: "400",
+      }),
+  );
+  assert.equal(answered, 1);
+  assert.equal(
+    metricValue(await metrics(node), "miranda_http_requests_total", {
+      ...route,
+      status: "500",
+    }),
+    undefined,
+  );
+  assert.doesNotMatch(node.server.stderr(), /unhandled error in request/);
 });

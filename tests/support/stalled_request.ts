@@ -6,6 +6,9 @@
  * @module
  */
 
+import type { Answer } from "./identity_client.ts";
+import { eventually } from "./pipeline_client.ts";
+
 /** What the server answered, parsed from the raw HTTP/1.1 response. */
 export interface RawAnswer {
   status: number;
@@ -75,6 +78,35 @@ export async function stalledRequest(
     },
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * Holds a stalled publish (started again whenever the node answered it: a
+ * probe got there first) and probes beside it until a probe is answered
+ * `status`; that answer and the stalled publish, still held.
+ */
+export async function probeBesideStalled(
+  start: () => Promise<StalledRequest>,
+  probe: () => Promise<Answer>,
+  status: number,
+  what: string,
+): Promise<{ refused: Answer; stalled: StalledRequest }> {
+  let stalled = await start();
+  try {
+    const refused = await eventually(what, async () => {
+      if (stalled.answer() !== null) {
+        await stalled[Symbol.asyncDispose]();
+        stalled = await start();
+        return undefined;
+      }
+      const answer = await probe();
+      return answer.status === status ? answer : undefined;
+    });
+    return { refused, stalled };
+  } catch (error) {
+    await stalled[Symbol.asyncDispose]();
+    throw error;
+  }
 }
 
 /** A whole response (its headers and `content-length` bytes of body), else null. */
