@@ -12,7 +12,6 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import { TrieRouter } from "hono/router/trie-router";
 import { AskTimeoutError, MailboxFullError } from "../actors/errors.ts";
-import type { Deadlines } from "../actors/deadlines.ts";
 import { SealedError } from "../security/envelope.ts";
 import type { Registry } from "prom-client";
 import type { Config } from "../config/keys.ts";
@@ -28,6 +27,7 @@ import {
   bodySizeLimit,
   headerCountLimit,
 } from "./middleware/limits.ts";
+import type { ReadDeadlines } from "./read_deadlines.ts";
 import { requestId } from "./middleware/request_id.ts";
 import { sealedGuard } from "./middleware/sealed_guard.ts";
 import { type ProblemCode, ProblemError, problemResponse } from "./problem.ts";
@@ -42,13 +42,12 @@ export interface AppDeps {
     | "maxBodyBytesInFlight"
     | "maxBodyBytesInFlightPerCaller"
     | "maxHeaderCount"
-    | "bodyReadTimeoutMs"
   >;
   log: Logger;
   registry: Registry;
   readiness: Readiness;
-  /** Timers of the body read deadlines; the caller closes them when it stops. */
-  bodyDeadlines: Deadlines;
+  /** The body read deadlines (`bodyReadTimeoutMs`); the caller closes them when it stops. */
+  bodyDeadlines: ReadDeadlines;
   /** True while the node is sealed (event and management calls answer 503). */
   isSealed?: () => boolean;
   /** Authentication middleware for `/api/*` and `/topics/*`. */
@@ -78,10 +77,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.use("/api/*", inFlight);
   app.use("/topics/*", inFlight);
-  const deadline = bodyReadDeadline(
-    deps.config.bodyReadTimeoutMs,
-    deps.bodyDeadlines,
-  );
+  const deadline = bodyReadDeadline(deps.bodyDeadlines);
   app.use("/api/*", deadline);
   app.use("/topics/*", deadline);
   app.route("/", opsRoutes(deps));

@@ -24,8 +24,8 @@ import { decoyEncryption } from "../identity/login_token.ts";
 import { parseListen } from "../config/load.ts";
 import type { Config } from "../config/keys.ts";
 import { createApp } from "../http/app.ts";
+import { ReadDeadlines } from "../http/read_deadlines.ts";
 import { TokenBuckets } from "../http/token_buckets.ts";
-import { Deadlines } from "../actors/deadlines.ts";
 import { systemClock } from "../actors/clock.ts";
 import { listen as listenHttp } from "../http/listener.ts";
 import { authenticate } from "../http/middleware/auth.ts";
@@ -339,7 +339,10 @@ export async function startNode(
     windowMs: 60_000,
   });
   // The body read deadlines' timers, stopped with the node.
-  const bodyDeadlines = new Deadlines(systemClock);
+  const bodyDeadlines = new ReadDeadlines(
+    config.bodyReadTimeoutMs,
+    systemClock,
+  );
   const app = createApp({
     config,
     log,

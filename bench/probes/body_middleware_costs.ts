@@ -14,7 +14,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { say } from "../log.ts";
 import { systemClock } from "../../actors/clock.ts";
-import { Deadlines } from "../../actors/deadlines.ts";
+import { ReadDeadlines } from "../../http/read_deadlines.ts";
 import type { AppEnv } from "../../http/env.ts";
 import {
   bodyBytesInFlight,
@@ -22,7 +22,7 @@ import {
 } from "../../http/middleware/limits.ts";
 
 const REQUESTS = 40_000;
-const deadlines = new Deadlines(systemClock);
+const deadlines = new ReadDeadlines(30_000, systemClock);
 const budget = {
   maxBytes: 16 << 20,
   perCallerBytes: 4 << 20,
@@ -48,7 +48,7 @@ const variants: [string, Hono<AppEnv>][] = [
     "budget + deadline",
     app([
       bodyBytesInFlight(budget),
-      bodyReadDeadline(30_000, deadlines),
+      bodyReadDeadline(deadlines),
     ]),
   ],
 ];

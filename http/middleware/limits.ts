@@ -9,7 +9,7 @@
 
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import type { Deadlines } from "../../actors/deadlines.ts";
+import type { ReadDeadlines } from "../read_deadlines.ts";
 import { clientAddress } from "../client_address.ts";
 import type { AppEnv } from "../env.ts";
 import { ProblemError } from "../problem.ts";
@@ -113,11 +113,11 @@ export function bodyBytesInFlight(
 
 /**
  * Bounds the time a request body may take to arrive: once a route first
- * reads the body, all of it must be in within `ms`, or the read fails with
- * 408 `request_timeout` (and `bodyTimedOut` is set, so that a reader which
- * turns failures into its own error still answers 408). Without it a client
- * that declares a body and sends it slowly would hold its share of
- * {@linkcode bodyBytesInFlight} for as long as it liked.
+ * reads the body, all of it must be in within `deadlines.ms`, or the read
+ * fails with 408 `request_timeout` (and `bodyTimedOut` is set, so that a
+ * reader which turns failures into its own error still answers 408).
+ * Without it a client that declares a body and sends it slowly would hold
+ * its share of {@linkcode bodyBytesInFlight} for as long as it liked.
  *
  * The read starts only when a route asks for the body: Hono's body cache,
  * which `c.req.arrayBuffer()`, `text()` and `json()` read through, is
@@ -128,14 +128,12 @@ export function bodyBytesInFlight(
  * (`bench/HISTORY.md`).
  */
 export function bodyReadDeadline(
-  ms: number,
-  deadlines: Deadlines,
+  deadlines: ReadDeadlines,
 ): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (declaredBodyBytes(c.req.raw, 1) > 0) {
       const cache = new DeadlineBodyCache(
         c.req.raw,
-        ms,
         deadlines,
         () => c.set("bodyTimedOut", true),
       );
@@ -146,47 +144,45 @@ export function bodyReadDeadline(
   };
 }
 
-/** Hono's body cache for a request whose body must arrive within `ms`. */
+/** Hono's body cache for a request whose body must arrive in time. */
 class DeadlineBodyCache {
   readonly #request: Request;
-  readonly #ms: number;
-  readonly #deadlines: Deadlines;
+  readonly #deadlines: ReadDeadlines;
   readonly #onTimeout: () => void;
   #body: Promise<ArrayBuffer> | undefined;
 
   constructor(
     request: Request,
-    ms: number,
-    deadlines: Deadlines,
+    deadlines: ReadDeadlines,
     onTimeout: () => void,
   ) {
     this.#request = request;
-    this.#ms = ms;
     this.#deadlines = deadlines;
     this.#onTimeout = onTimeout;
   }
 
   /**
-   * The whole body, read once; a 408 problem once `ms` have passed, a 400
-   * when the connection ends before the body is whole.
+   * The whole body, read once; a 408 problem once the deadline has passed,
+   * a 400 when the connection ends before the body is whole.
    */
   get arrayBuffer(): Promise<ArrayBuffer> {
     return this.#body ??= new Promise((resolve, reject) => {
-      const deadline = this.#deadlines.add(this.#ms, () => {
+      const done = this.#deadlines.begin(() => {
         this.#onTimeout();
         reject(
           new ProblemError("request_timeout", {
-            detail: `The request body did not arrive within ${this.#ms} ms`,
+            detail:
+              `The request body did not arrive within ${this.#deadlines.ms} ms`,
           }),
         );
       });
       this.#request.arrayBuffer().then(
         (bytes) => {
-          deadline.cancel();
+          done();
           resolve(bytes);
         },
         (error) => {
-          deadline.cancel();
+          done();
           reject(
             bodyCutShort(error)
               ? new ProblemError("bad_request", {

@@ -13,6 +13,8 @@ import type { Behavior, Reply } from "../../actors/types.ts";
 export interface FakeClock extends Clock {
   /** Advances time by `ms`, firing due timers. */
   tick(ms: number): void;
+  /** How many timers are set and not yet fired or cleared. */
+  pendingTimers(): number;
 }
 
 /** Creates a fake clock starting at `start` ms. */
@@ -28,6 +30,7 @@ export function fakeClock(start = 0): FakeClock {
     tick: (ms) => {
       fake.tick(ms);
     },
+    pendingTimers: () => fake.countTimers(),
   };
 }
 
