@@ -19,6 +19,8 @@ import {
   startPipelineNode,
 } from "../support/pipeline_client.ts";
 import {
+  bodyOf,
+  json,
   probeBesideStalled,
   type StalledRequest,
   stalledRequest,
@@ -26,12 +28,6 @@ import {
 import { request } from "./harness.ts";
 
 const LIMIT = 100_000;
-const json = { "content-type": "application/json" };
-
-/** A JSON body of exactly `bytes` bytes. */
-function bodyOf(bytes: number): string {
-  return JSON.stringify({ pad: "x".repeat(bytes - 10) });
-}
 
 /** A publish of `bytes` to `topic` whose last byte is held back. */
 function stalledPublish(

@@ -20,6 +20,8 @@ import {
   startPipelineNode,
 } from "../support/pipeline_client.ts";
 import {
+  bodyOf,
+  json,
   probeBesideStalled,
   type RawAnswer,
   stalledRequest,
@@ -27,12 +29,6 @@ import {
 import { request } from "./harness.ts";
 
 const TIMEOUT_MS = 1_000;
-const json = { "content-type": "application/json" };
-
-/** A JSON body of exactly `bytes` bytes. */
-function bodyOf(bytes: number): string {
-  return JSON.stringify({ pad: "x".repeat(bytes - 10) });
-}
 
 function assertTimedOut(answer: RawAnswer): void {
   assert.equal(answer.status, 408, answer.text);

@@ -1,13 +1,22 @@
 /**
  * A request whose body is still arriving: sent over a raw TCP connection
  * with all of its body but the last byte, while whatever the server answers
- * meanwhile is read and kept.
+ * meanwhile is read and kept; and what the body-limit tests share around it
+ * (JSON bodies of a given size, probing beside a stalled request).
  *
  * @module
  */
 
 import type { Answer } from "./identity_client.ts";
 import { eventually } from "./pipeline_client.ts";
+
+/** The `content-type` of a JSON body. */
+export const json = { "content-type": "application/json" };
+
+/** A JSON body of exactly `bytes` bytes (at least 10). */
+export function bodyOf(bytes: number): string {
+  return JSON.stringify({ pad: "x".repeat(bytes - 10) });
+}
 
 /** What the server answered, parsed from the raw HTTP/1.1 response. */
 export interface RawAnswer {
