@@ -77,10 +77,26 @@ export class Deadlines {
 
   #dropped(queue: Queue): void {
     queue.live--;
-    if (queue.live > 0) return;
-    // Nothing live: the entries can go; the timer stays (see the module).
-    queue.entries = [];
-    queue.head = 0;
+    if (queue.live === 0) {
+      // Nothing live: the entries can go; the timer stays (see the module).
+      queue.entries = [];
+      queue.head = 0;
+      return;
+    }
+    // Deadlines of one length are mostly called off in the order they were
+    // set: drop the called-off ones that lead the queue now rather than
+    // when the timer comes (a busy node would otherwise hold every ask of
+    // the last deadline's length).
+    const { entries } = queue;
+    while (
+      queue.head < entries.length && entries[queue.head]!.expire === null
+    ) {
+      queue.head++;
+    }
+    if (queue.head >= COMPACT_AT && queue.head * 2 > entries.length) {
+      queue.entries = entries.slice(queue.head);
+      queue.head = 0;
+    }
   }
 
   /** Stops every timer; deadlines not yet due never run. */

@@ -142,3 +142,27 @@ Deno.test("deadlines: a wall clock stepped forward does not expire them early wh
   assert.equal(fired, 2);
   second.cancel();
 });
+
+Deno.test("deadlines: called off in order, the leading ones are dropped at once — those left still expire on time and in order, none called off ever does", () => {
+  const { clock } = countingClock();
+  const deadlines = new Deadlines(clock);
+  const fired: number[] = [];
+  const handles = Array.from(
+    { length: 3_000 },
+    (_, i) => deadlines.add(100, () => fired.push(i)),
+  );
+  // Past the compaction point (1,024 leading entries), then one out of order.
+  for (let i = 0; i < 2_500; i++) handles[i]!.cancel();
+  handles[2_700]!.cancel();
+  clock.tick(99);
+  assert.equal(fired.length, 0);
+  clock.tick(1);
+  const expected = Array.from({ length: 500 }, (_, i) => 2_500 + i)
+    .filter((i) => i !== 2_700);
+  assert.deepEqual(fired, expected);
+  for (const handle of handles) handle.cancel();
+  const late = deadlines.add(100, () => fired.push(-1));
+  clock.tick(100);
+  assert.equal(fired.at(-1), -1);
+  late.cancel();
+});
