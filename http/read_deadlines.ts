@@ -1,11 +1,11 @@
 /**
  * Deadlines of request body reads: long (30 s by default) and nearly always
  * met within milliseconds, thousands a second. The actors' `Deadlines`
- * keeps an entry per deadline until its time has come, which here would hold
- * 30 s of requests' entries (~200,000 at full ingest) in the heap; these
- * keep only the reads still running, in a set that one timer sweeps a few
- * times per deadline while any is running. A read fails between `ms` and
- * `ms` plus one sweep after it began.
+ * keeps every entry behind the oldest one still running, so one slow upload
+ * would hold 30 s of requests' entries (~200,000 at full ingest) in the
+ * heap; these keep only the reads still running, in a set that one timer
+ * sweeps a few times per deadline while any is running. A read fails
+ * between `ms` and `ms` plus one sweep after it began.
  *
  * @module
  */
