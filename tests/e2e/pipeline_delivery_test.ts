@@ -492,12 +492,20 @@ for (const thread of ["worker", "main"] as const) {
   Deno.test(`pipeline e2e: with --delivery-thread ${thread}, an unordered and an ordered subscription each get every event, signed, the ordered one in order; the worker carries only what a light load leaves`, async () => {
     await using node = await startPipelineNode(["--delivery-thread", thread]);
     const { admin } = node;
-    // Once slow, the unordered subscription's attempts pile up past the
-    // light load the node's thread sends by itself.
-    let slow = false;
+    // While held, the unordered subscription's attempts pile up past the
+    // light load the node's thread sends by itself, however fast the
+    // publishes go (a fixed delay let a slow machine keep up with them).
+    let holding = false;
+    let arrived = 0;
+    const held: (() => void)[] = [];
+    const releaseAll = () => {
+      holding = false;
+      for (const answer of held.splice(0)) answer();
+    };
     await using sink = new Subscriber(async (received) => {
-      if (slow && received.path === "/wide") {
-        await new Promise((resolve) => setTimeout(resolve, 300));
+      if (holding && received.path === "/wide") {
+        arrived++;
+        await new Promise<void>((resolve) => held.push(resolve));
       }
       return ok();
     });
@@ -528,9 +536,37 @@ for (const thread of ["worker", "main"] as const) {
     }
     await new Promise((resolve) => setTimeout(resolve, START_DELAY_MS + 250));
     const light = await workerMetrics();
-    slow = true;
-    for (let i = 3; i < 43; i++) {
-      ids.push(await publishOk(node, admin, "threads", { body: `{"n":${i}}` }));
+    holding = true;
+    try {
+      for (let i = 3; i < 43; i++) {
+        ids.push(
+          await publishOk(node, admin, "threads", { body: `{"n":${i}}` }),
+        );
+      }
+      if (thread === "worker") {
+        // The worker starts once the held attempts pass what the node's
+        // thread sends by itself; until it has loaded they still go from
+        // the thread. Answering them one at a time makes room for the next
+        // attempt each time, which the worker carries once it is ready.
+        await eventually(
+          "the delivery worker started",
+          async () => (await workerMetrics()).running === 1 ? true : undefined,
+          10_000,
+        );
+        while (
+          Number((await workerMetrics()).carried) === 0 && held.length > 0
+        ) {
+          const before = arrived;
+          held.shift()!();
+          await eventually(
+            "the next attempt sent",
+            () => Promise.resolve(arrived > before ? true : undefined),
+            10_000,
+          );
+        }
+      }
+    } finally {
+      releaseAll();
     }
     await sink.until(() => sink.deliveries.length >= 2 * ids.length, 15_000);
     const heavy = await workerMetrics();
