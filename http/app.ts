@@ -74,7 +74,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     maxBytes: deps.config.maxBodyBytesInFlight,
     perCallerBytes: deps.config.maxBodyBytesInFlightPerCaller,
     unknownBytes: deps.config.maxBodyBytes,
-  });
+  }, deps.registry);
   app.use("/api/*", inFlight);
   app.use("/topics/*", inFlight);
   const deadline = bodyReadDeadline(deps.bodyDeadlines);

@@ -8,6 +8,7 @@
  */
 
 import type { MiddlewareHandler } from "hono";
+import { Gauge, type Registry } from "prom-client";
 import { bodyLimit } from "hono/body-limit";
 import type { ReadDeadlines } from "../read_deadlines.ts";
 import { clientAddress } from "../client_address.ts";
@@ -72,14 +73,27 @@ export interface BodyBudget {
  * `overloaded`, both with `Retry-After` and before the body is read. The
  * caller is the authenticated user, else the client address. A request is
  * let through whenever none (of the caller's) holds any, so a body limit
- * above either bound cannot shut every body out.
+ * above either bound cannot shut every body out. With a `registry`, the
+ * bytes held are the gauge `miranda_http_body_bytes_in_flight`.
  */
 export function bodyBytesInFlight(
   budget: BodyBudget,
+  registry?: Registry,
 ): MiddlewareHandler<AppEnv> {
   const { maxBytes, perCallerBytes, unknownBytes } = budget;
   let held = 0;
   const heldBy = new Map<string, number>();
+  if (registry !== undefined) {
+    new Gauge({
+      name: "miranda_http_body_bytes_in_flight",
+      help:
+        "Request body bytes (as declared) held against maxBodyBytesInFlight now",
+      registers: [registry],
+      collect() {
+        this.set(held);
+      },
+    });
+  }
   return async (c, next) => {
     const bytes = declaredBodyBytes(c.req.raw, unknownBytes);
     if (bytes === 0) return await next();

@@ -14,6 +14,8 @@ import assert from "node:assert/strict";
 import {
   createTopic,
   grant,
+  metrics,
+  metricValue,
   pipelineUser,
   publish,
   startPipelineNode,
@@ -64,6 +66,12 @@ Deno.test("body budget e2e: a body still arriving holds its declared size; a pub
     assert.equal(refused.headers.get("retry-after"), "1");
     assert.match(String(refused.body["detail"]), /80000 bytes/);
 
+    // What is held shows in /metrics (a scrape has no body).
+    assert.equal(
+      metricValue(await metrics(node), "miranda_http_body_bytes_in_flight"),
+      80_000,
+    );
+
     // 80,000 + 10,000 fit; a request without a body holds nothing.
     const small = await publish(node, node.admin, "big", {
       body: bodyOf(10_000),
@@ -76,6 +84,10 @@ Deno.test("body budget e2e: a body still arriving holds its declared size; a pub
     assert.equal(listed.status, 200, listed.text);
 
     assert.equal(await stalled.finish(), 202);
+    assert.equal(
+      metricValue(await metrics(node), "miranda_http_body_bytes_in_flight"),
+      0,
+    );
     const again = await publish(node, node.admin, "big", {
       body: bodyOf(40_000),
       headers: json,
