@@ -39,8 +39,8 @@ export class ReadDeadlines {
 
   /** Calls `expire` once the read has run `ms`, unless the returned `done` is called first. */
   begin(expire: () => void): () => void {
-    const read: Read = { started: this.#now(), expire };
     if (this.#closed) return () => {};
+    const read: Read = { started: this.#now(), expire };
     this.#reads.add(read);
     if (this.#timer === null) {
       this.#timer = this.#clock.setTimeout(() => this.#sweep(), this.#sweepMs);
