@@ -96,7 +96,31 @@ export class Deadlines {
     if (queue.head >= COMPACT_AT && queue.head * 2 > entries.length) {
       queue.entries = entries.slice(queue.head);
       queue.head = 0;
+      return;
     }
+    // One ask left unanswered at the head keeps the rest from leading: once
+    // the called-off entries behind it outnumber the live ones, keep only
+    // the live (in order). Each sweep follows as many cancels as it visits
+    // entries, at most twice over.
+    const calledOff = entries.length - queue.head - queue.live;
+    if (calledOff >= COMPACT_AT && calledOff > queue.live) {
+      const live: Entry[] = [];
+      for (let i = queue.head; i < entries.length; i++) {
+        const entry = entries[i]!;
+        if (entry.expire !== null) live.push(entry);
+      }
+      queue.entries = live;
+      queue.head = 0;
+    }
+  }
+
+  /** Entries held over all lengths, live or called off but not yet dropped. */
+  held(): number {
+    let held = 0;
+    for (const queue of this.#queues.values()) {
+      held += queue.entries.length - queue.head;
+    }
+    return held;
   }
 
   /** Stops every timer; deadlines not yet due never run. */

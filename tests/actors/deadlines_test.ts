@@ -154,6 +154,7 @@ Deno.test("deadlines: called off in order, the leading ones are dropped at once 
   // Past the compaction point (1,024 leading entries), then one out of order.
   for (let i = 0; i < 2_500; i++) handles[i]!.cancel();
   handles[2_700]!.cancel();
+  assert.equal(deadlines.held(), 500);
   clock.tick(99);
   assert.equal(fired.length, 0);
   clock.tick(1);
@@ -165,4 +166,63 @@ Deno.test("deadlines: called off in order, the leading ones are dropped at once 
   clock.tick(100);
   assert.equal(fired.at(-1), -1);
   late.cancel();
+});
+
+Deno.test("deadlines: one left unanswered at the head does not make the queue hold everything called off behind it", () => {
+  const { clock } = countingClock();
+  const deadlines = new Deadlines(clock);
+  const fired: string[] = [];
+  deadlines.add(5_000, () => fired.push("stuck"));
+  // A busy node: 100,000 asks behind it, at most 8 in flight, answered in
+  // order, and the clock moving on (each still within its 5 s).
+  const inFlight: { cancel(): void }[] = [];
+  let mostHeld = 0;
+  for (let i = 0; i < 100_000; i++) {
+    inFlight.push(deadlines.add(5_000, () => fired.push(`ask ${i}`)));
+    if (inFlight.length > 8) inFlight.shift()!.cancel();
+    mostHeld = Math.max(mostHeld, deadlines.held());
+    if (i % 1_000 === 0) clock.tick(1);
+  }
+  // Compaction is amortised: never more than twice the threshold (1,024).
+  assert.ok(mostHeld <= 2_048 + 9, `held at most ${mostHeld}`);
+  for (const ask of inFlight) ask.cancel();
+  assert.ok(deadlines.held() <= 1 + 1_024, `held ${deadlines.held()}`);
+  clock.tick(5_000);
+  assert.deepEqual(fired, ["stuck"]);
+  assert.equal(deadlines.held(), 0);
+});
+
+Deno.test("deadlines: live entries kept through compaction still expire on time and in order", () => {
+  const { clock } = countingClock();
+  const deadlines = new Deadlines(clock);
+  const fired: number[] = [];
+  const handles: { cancel(): void }[] = [];
+  for (let i = 0; i < 5_000; i++) {
+    handles.push(deadlines.add(10_000, () => fired.push(i)));
+    if (i % 10 === 9) clock.tick(1);
+  }
+  // Every entry but each 500th called off, the first kept: compaction runs
+  // with live entries spread through the queue.
+  for (let i = 1; i < 5_000; i++) if (i % 500 !== 0) handles[i]!.cancel();
+  assert.ok(deadlines.held() < 10 + 1_024, `held ${deadlines.held()}`);
+  const expected = [
+    0,
+    500,
+    1_000,
+    1_500,
+    2_000,
+    2_500,
+    3_000,
+    3_500,
+    4_000,
+    4_500,
+  ];
+  // 500 ms have passed; the first ten were set at 0 and expire at 10,000.
+  clock.tick(9_499);
+  assert.deepEqual(fired, []);
+  clock.tick(1);
+  assert.deepEqual(fired, [0]);
+  clock.tick(1_000);
+  assert.deepEqual(fired, expected);
+  assert.equal(deadlines.held(), 0);
 });
