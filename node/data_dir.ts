@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { SQLITE_FILE } from "../store/sqlite/open.ts";
 
 /** Paths of the files in a data directory. */
@@ -49,7 +49,12 @@ export async function isInitialised(dir: string): Promise<boolean> {
   }
 }
 
-/** Writes a new file readable by the owner only; refuses to overwrite. */
+/**
+ * Writes a new file readable by the owner only and makes it durable (the
+ * file, then its directory, flushed to disk): key material and the admin's
+ * key must survive a machine or file-system failure right after `init`.
+ * Refuses to overwrite.
+ */
 export async function writePrivateFile(
   path: string,
   data: string | Uint8Array,
@@ -57,6 +62,23 @@ export async function writePrivateFile(
   const bytes = typeof data === "string"
     ? new TextEncoder().encode(data)
     : data;
-  await Deno.writeFile(path, bytes, { createNew: true, mode: 0o600 });
-  await Deno.chmod(path, 0o600);
+  {
+    using file = await Deno.open(path, {
+      write: true,
+      createNew: true,
+      mode: 0o600,
+    });
+    await Deno.chmod(path, 0o600);
+    for (let written = 0; written < bytes.length;) {
+      written += await file.write(bytes.subarray(written));
+    }
+    await file.sync();
+  }
+  await syncDirectory(dirname(path));
+}
+
+/** Flushes a directory's entries (files created or renamed in it) to disk. */
+export async function syncDirectory(dir: string): Promise<void> {
+  using handle = await Deno.open(dir, { read: true });
+  await handle.sync();
 }

@@ -17,7 +17,7 @@ import {
   writeKeyfile,
 } from "../security/keyfile.ts";
 import { openSqliteStore } from "../store/sqlite/store.ts";
-import { dataDirLayout, writePrivateFile } from "./data_dir.ts";
+import { dataDirLayout, syncDirectory, writePrivateFile } from "./data_dir.ts";
 
 /** Why `init` refused; the message is for the operator. */
 export class InitError extends Error {
@@ -56,6 +56,7 @@ export async function initDataDir(options: InitOptions): Promise<InitResult> {
   await refuseOutputFile(options.adminKeyOut, "admin key file");
   await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   await Deno.chmod(options.dataDir, 0o700);
+  await syncDirectory(dirname(resolve(options.dataDir)));
 
   const created = await createKeyfile(options.passphrase, {
     ...(options.shares ? { shares: options.shares } : {}),
