@@ -160,13 +160,7 @@ export async function startNode(
     }
   }
 
-  readiness.register(
-    "store",
-    () =>
-      store.healthy()
-        ? { ok: true, detail: "open" }
-        : { ok: false, detail: "closed" },
-  );
+  readiness.register("store", () => store.health());
   readiness.register("seal", () => {
     const state = vault.state();
     return state.sealed

@@ -561,7 +561,10 @@ export interface Store extends AsyncDisposable {
   readonly events: EventStore;
   readonly deliveries: DeliveryStore;
   readonly reencryption: ReencryptionStore;
-  /** Cheap liveness check for `/readyz`. */
-  healthy(): boolean;
+  /**
+   * Cheap check for `/readyz`: open, and its writes not failing (a full
+   * disk, a read-only file system); `detail` says which.
+   */
+  health(): { ok: boolean; detail: string };
   close(): Promise<void>;
 }

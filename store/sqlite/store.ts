@@ -37,6 +37,7 @@ import type {
 } from "../mod.ts";
 import { openSqlite } from "./open.ts";
 import { WalSync } from "./wal_sync.ts";
+import { WriteHealth } from "./write_health.ts";
 import { startCheckpointer, WAL_RESTART_FRAMES } from "./checkpointer.ts";
 import type { Logger } from "../../observability/logger.ts";
 import {
@@ -166,9 +167,32 @@ export function openSqliteStore(
       return result;
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");
+      writes.failed(error);
       throw error;
     }
   }
+
+  // Storage failures (a full disk, a read-only file system) take the node
+  // out of `/readyz` until a probe write gets through again.
+  const probeWrite = db.prepare(
+    "INSERT INTO node_meta (key, value) VALUES ('write_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+  );
+  const writes = new WriteHealth({
+    // A committed transaction of its own: `synchronous=FULL` flushes it.
+    probe: () =>
+      settle(() => {
+        transaction(() => probeWrite.run(new Date().toISOString()));
+      }),
+    onChange: (state) => {
+      if (state.ok) options.log?.info("store writes succeed again");
+      else {
+        options.log?.error(
+          "store writes failing; /readyz answers 503 until one succeeds",
+          { detail: state.detail },
+        );
+      }
+    },
+  });
 
   const writeVersion = versionWriter(db);
 
@@ -188,10 +212,10 @@ export function openSqliteStore(
     return row !== undefined && row["name"] !== name;
   }
 
-  const walSync = new WalSync(
-    `${path}-wal`,
-    options.walFlush ? { flush: options.walFlush } : {},
-  );
+  const walSync = new WalSync(`${path}-wal`, {
+    ...(options.walFlush ? { flush: options.walFlush } : {}),
+    onFailure: (error) => writes.failed(error),
+  });
   const pipeline = pipelineStores(db, cipher, transaction, walSync);
 
   const store: Store = {
@@ -511,10 +535,12 @@ export function openSqliteStore(
           return counts;
         }),
     },
-    healthy: () => open && db.isOpen,
+    health: () =>
+      open && db.isOpen ? writes.state() : { ok: false, detail: "closed" },
     async close() {
       if (open) {
         open = false;
+        writes.close();
         await walSync.close();
         await checkpointer.close();
         db.close();

@@ -21,14 +21,22 @@ export class WalSync {
   #next: Promise<void> | null = null;
 
   #flushFile: (file: Deno.FsFile) => Promise<void>;
+  #onFailure: (error: unknown) => void;
 
-  /** `path` is the WAL file, i.e. the database path + `-wal`; `flush` is for tests. */
+  /**
+   * `path` is the WAL file, i.e. the database path + `-wal`; `onFailure`
+   * hears every failed flush (before its callers do); `flush` is for tests.
+   */
   constructor(
     path: string,
-    options: { flush?: (file: Deno.FsFile) => Promise<void> } = {},
+    options: {
+      flush?: (file: Deno.FsFile) => Promise<void>;
+      onFailure?: (error: unknown) => void;
+    } = {},
   ) {
     this.#path = path;
     this.#flushFile = options.flush ?? ((file) => file.syncData());
+    this.#onFailure = options.onFailure ?? (() => {});
   }
 
   /** Resolves once everything committed before the call is on disk. */
@@ -56,8 +64,13 @@ export class WalSync {
   }
 
   async #flush(): Promise<void> {
-    this.#file ??= await Deno.open(this.#path, { read: true });
-    await this.#flushFile(this.#file);
+    try {
+      this.#file ??= await Deno.open(this.#path, { read: true });
+      await this.#flushFile(this.#file);
+    } catch (error) {
+      this.#onFailure(error);
+      throw error;
+    }
   }
 
   /** Waits for flushes under way, then closes the file handle. */

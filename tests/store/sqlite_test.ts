@@ -532,3 +532,36 @@ Deno.test("sqlite store: an appended batch can be read, and onVisible is told it
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("sqlite store: a failed WAL flush takes its health down with the reason, and a probe write brings it back", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
+  try {
+    const { keyring } = await testKeyfile();
+    let failFlush = true;
+    await using store = openSqliteStore(`${dir}/miranda.db`, () => keyring, {
+      walFlush: (file) =>
+        failFlush
+          ? Promise.reject(new Error("Input/output error (os error 5)"))
+          : file.syncData(),
+    });
+    await addOrdersTopic(store);
+    assert.deepEqual(store.health(), { ok: true, detail: "writes succeed" });
+    await assert.rejects(
+      store.events.append(ordersEvents(["e1"], T0)),
+      /os error 5/,
+    );
+    const failing = store.health();
+    assert.equal(failing.ok, false);
+    assert.match(failing.detail, /writes failing since .*os error 5/);
+    // The probe commits with synchronous=FULL: SQLite flushes it itself.
+    failFlush = false;
+    const until = performance.now() + 5_000;
+    while (!store.health().ok && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(store.health(), { ok: true, detail: "writes succeed" });
+    await store.events.append(ordersEvents(["e2"], T0));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
