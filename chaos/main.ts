@@ -10,6 +10,7 @@
  * @module
  */
 
+import { diskReadOnly } from "./disk_read_only.ts";
 import { type AccountingRow, accountingTable, report } from "./lib/report.ts";
 import {
   bodies,
@@ -29,6 +30,7 @@ const SCENARIOS: Record<string, (scale: Scale) => Promise<AccountingRow>> = {
   hostile,
   panics,
   disk: diskFull,
+  "read-only": diskReadOnly,
   fuzz: fuzzing,
   slowloris,
   descriptors,

@@ -8,16 +8,16 @@
 
 import { call } from "../tests/support/identity_client.ts";
 import { fuzz, rssMiB } from "./lib/fuzz.ts";
-import { ChaosNode, metricSum } from "./lib/miranda.ts";
+import { ChaosNode, metricSum, readyStatus } from "./lib/miranda.ts";
 import {
   account,
-  type Accounting,
   percentile,
   startPublisher,
   waitFor,
 } from "./lib/publisher.ts";
 import { type AccountingRow, report } from "./lib/report.ts";
-import { type Sink, startResettingSink, startSink } from "./lib/sink.ts";
+import { drain, expecting, sumRows } from "./lib/rows.ts";
+import { startResettingSink, startSink } from "./lib/sink.ts";
 import {
   answersOnNewConnection,
   openUntilRefused,
@@ -26,58 +26,6 @@ import {
 /** Sizes of a run: full or `--quick`. */
 export interface Scale {
   quick: boolean;
-}
-
-/**
- * One row for several subscriptions of one topic: accepted counts events,
- * the other columns count (event, subscription) pairs.
- */
-function sumRows(
-  scenario: string,
-  results: Accounting[],
-  seconds: number,
-  notes: string,
-  deadLettered = 0,
-): AccountingRow {
-  return {
-    scenario: `${scenario}, × ${results.length} subs`,
-    accepted: results[0]?.accepted ?? 0,
-    delivered: results.reduce((a, r) => a + r.delivered, 0) - deadLettered,
-    deadLettered,
-    duplicated: results.reduce((a, r) => a + r.duplicated, 0),
-    lost: results.reduce((a, r) => a + r.lost.length, 0),
-    seconds,
-    notes,
-  };
-}
-
-/**
- * The row with its `failure` set to the scenario's broken expectations
- * (joined), or unchanged when every one held. Each entry of `broken` is a
- * reason, or `false` for an expectation that held.
- */
-function expecting(
-  row: AccountingRow,
-  broken: readonly (string | false)[],
-): AccountingRow {
-  const reasons = broken.filter((r): r is string => r !== false);
-  return reasons.length === 0 ? row : { ...row, failure: reasons.join("; ") };
-}
-
-async function drain(
-  sink: Sink,
-  paths: string[],
-  accepted: readonly string[],
-  deadlineMs: number,
-): Promise<boolean> {
-  return await waitFor(
-    () =>
-      paths.every((p) => {
-        const log = sink.hook(p).accepted;
-        return accepted.every((id) => log.has(id));
-      }),
-    { deadlineMs, everyMs: 250 },
-  );
 }
 
 /** kill -9 at random moments during a run with 5 subscriptions; restart each time; drain. */
@@ -370,8 +318,13 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
       [k, v],
     ) => [k, v - (othersAtFull.get(k) ?? 0)]).filter(([, v]) => Number(v) > 0);
     const alive = node.running;
+    const readyWhileFull = alive ? await readyStatus(node.url) : 0;
     await Deno.remove(filler);
     if (!node.running) await node.launch();
+    const readyAgain = await waitFor(
+      async () => await readyStatus(node.url) === 200,
+      { deadlineMs: 10_000, everyMs: 100 },
+    );
     const acceptedAtFreed = publisher.tally.accepted.length;
     await publisher.done;
     const acceptedAfter = publisher.tally.accepted.length - acceptedAtFreed;
@@ -398,7 +351,7 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
       (performance.now() - started) / 1000,
       `drained ${drained}; accepted while full ${acceptedWhileFull}; refused while full ${
         JSON.stringify(Object.fromEntries(refusedWhileFull))
-      }; process up while full ${alive}; accepted once freed ${acceptedAfter}; exits ${
+      }; process up while full ${alive}; /readyz while full ${readyWhileFull}, 200 again once freed ${readyAgain}; accepted once freed ${acceptedAfter}; exits ${
         JSON.stringify(node.exits.map((e) => e.code))
       }`,
     );
@@ -406,6 +359,10 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
       unavailable === undefined &&
       "no publish was answered 503 store_unavailable while the disk was full",
       !alive && "the node ended while the disk was full",
+      alive && readyWhileFull !== 503 &&
+      `/readyz answered ${readyWhileFull}, not 503, while the disk was full`,
+      !readyAgain &&
+      "/readyz did not answer 200 within 10 s of space returning",
       acceptedAfter === 0 && "no publish was accepted once space returned",
       !drained && "not every accepted event was delivered in time",
       publisher.tally.nonProblem > 0 &&

@@ -234,3 +234,14 @@ export function metricSum(
   }
   return sum;
 }
+
+/** The status `/readyz` answers at `url` now (0 when the request fails). */
+export async function readyStatus(url: string): Promise<number> {
+  try {
+    const response = await fetch(`${url}/readyz`);
+    await response.body?.cancel();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { diskReadOnly } from "../../chaos/disk_read_only.ts";
 import { type AccountingRow, report } from "../../chaos/lib/report.ts";
 import {
   bodies,
@@ -28,19 +29,26 @@ Deno.test("chaos e2e: hostile subscribers (500s dead-lettered, hangs, resets, sl
   assertKept(await hostile({ quick: true }));
 });
 
-Deno.test("chaos e2e: a full disk gets 503 store_unavailable, the node stays up, loses nothing it accepted and accepts again once space returns", async () => {
-  const row = await diskFull({ quick: true });
+/** Kept, or skipped where the scenario cannot mount — never in CI (root). */
+function assertKeptUnlessSkipped(row: AccountingRow): void {
   if (row.skipped !== undefined) {
-    // CI runs as root; elsewhere the scenario may not be able to mount.
     assert.notEqual(
       Deno.env.get("CI"),
       "true",
-      `the disk-full scenario could not run in CI: ${row.skipped}`,
+      `${row.scenario} could not run in CI: ${row.skipped}`,
     );
-    report(`disk full skipped: ${row.skipped}`);
+    report(`${row.scenario} skipped: ${row.skipped}`);
     return;
   }
   assertKept(row);
+}
+
+Deno.test("chaos e2e: a full disk gets 503 store_unavailable and /readyz 503, the node stays up, loses nothing it accepted and is ready and accepting again once space returns", async () => {
+  assertKeptUnlessSkipped(await diskFull({ quick: true }));
+});
+
+Deno.test("chaos e2e: a file system turned read-only under the node (an ext4 error) gets 503s and /readyz 503, and after a check and a restart every accepted event is delivered", async () => {
+  assertKeptUnlessSkipped(await diskReadOnly({ quick: true }));
 });
 
 Deno.test("chaos e2e: idle and slow connections plus floods over the rate limits: well-behaved publishes are still answered, the floods meet 429s, the node stays up", async () => {
