@@ -10,12 +10,23 @@
  * @module
  */
 
+/** The system tools live in `sbin`, which a minimal `PATH` (CI's) may lack. */
+function tool(name: string): string {
+  for (const dir of ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]) {
+    try {
+      Deno.statSync(`${dir}/${name}`);
+      return `${dir}/${name}`;
+    } catch { /* not there */ }
+  }
+  return name;
+}
+
 async function run(
   command: string,
   args: string[],
 ): Promise<{ ok: boolean; out: string }> {
   try {
-    const out = await new Deno.Command(command, {
+    const out = await new Deno.Command(tool(command), {
       args,
       stdout: "piped",
       stderr: "piped",
@@ -77,7 +88,7 @@ export async function mountExt4Loop(
       const umount = await run("umount", [root]);
       if (!umount.ok) throw new Error(`umount: ${umount.out}`);
       // 0: clean, 1: errors corrected; anything else is left uncorrected.
-      const check = await new Deno.Command("e2fsck", {
+      const check = await new Deno.Command(tool("e2fsck"), {
         args: ["-fy", device],
         stdout: "piped",
         stderr: "piped",
