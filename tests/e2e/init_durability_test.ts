@@ -16,6 +16,7 @@ import {
   TEST_PASSPHRASE,
 } from "./harness.ts";
 import { mountExt4Loop } from "../support/ext4_loop.ts";
+import { report } from "../../chaos/lib/report.ts";
 import { call, login } from "../support/identity_client.ts";
 
 async function filesUnder(dir: string): Promise<Map<string, Uint8Array>> {
@@ -39,7 +40,7 @@ Deno.test("init e2e: the data directory, the admin's key and the unseal shares s
     const fs = await mountExt4Loop(root, 64);
     if (typeof fs === "string") {
       assert.notEqual(Deno.env.get("CI"), "true", `cannot run in CI: ${fs}`);
-      console.log(`skipped: ${fs}`);
+      report(`init durability skipped: ${fs}`);
       return;
     }
     await using _fs = fs;
