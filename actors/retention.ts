@@ -16,6 +16,7 @@ import type { ActorContext, Behavior } from "./types.ts";
 import { SealedError } from "../security/envelope.ts";
 import type { Store } from "../store/mod.ts";
 import { forgetSeries } from "../observability/forget_series.ts";
+import { errorFields } from "../observability/logger.ts";
 
 /** Messages of the retention actor. */
 export type RetentionMsg =
@@ -54,31 +55,17 @@ export function retentionBehavior(
     async handle(state, msg, ctx) {
       switch (msg.type) {
         case "sweep": {
-          const now = ctx.clock.now();
-          for (const topic of await deps.store.topics.list()) {
-            try {
-              const result = await deps.store.events.expire(
-                topic.id,
-                now - topic.retentionMs,
-              );
-              if (result.expiredUndelivered > 0) {
-                expired.inc({ topic: topic.name }, result.expiredUndelivered);
-                ctx.log.warn("events expired undelivered", {
-                  topic: topic.name,
-                  ...result,
-                });
-              }
-            } catch (error) {
-              if (!(error instanceof SealedError)) throw error;
-            }
-          }
-          const pruned = await deps.store.audit.prune(
-            new Date(now - deps.auditRetentionMs).toISOString(),
-          );
-          if (pruned > 0) {
-            ctx.log.info("pruned audit records past retention", {
-              count: pruned,
-            });
+          // A store that cannot write (a full disk, a read-only file
+          // system) fails the sweep: the next one tries again. Panicking
+          // instead would restart the actor on every sweep and, with a
+          // short sweep interval, escalate and stop the node.
+          try {
+            await sweep(ctx);
+          } catch (error) {
+            ctx.log.warn(
+              "retention sweep failed; trying again at the next one",
+              errorFields(error),
+            );
           }
           arm(ctx);
           return state;
@@ -93,4 +80,33 @@ export function retentionBehavior(
       }
     },
   };
+
+  async function sweep(ctx: ActorContext<RetentionMsg>): Promise<void> {
+    const now = ctx.clock.now();
+    for (const topic of await deps.store.topics.list()) {
+      try {
+        const result = await deps.store.events.expire(
+          topic.id,
+          now - topic.retentionMs,
+        );
+        if (result.expiredUndelivered > 0) {
+          expired.inc({ topic: topic.name }, result.expiredUndelivered);
+          ctx.log.warn("events expired undelivered", {
+            topic: topic.name,
+            ...result,
+          });
+        }
+      } catch (error) {
+        if (!(error instanceof SealedError)) throw error;
+      }
+    }
+    const pruned = await deps.store.audit.prune(
+      new Date(now - deps.auditRetentionMs).toISOString(),
+    );
+    if (pruned > 0) {
+      ctx.log.info("pruned audit records past retention", {
+        count: pruned,
+      });
+    }
+  }
 }

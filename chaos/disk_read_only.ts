@@ -85,6 +85,12 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
       ).filter(([, v]) => v > 0),
     );
     const alive = node.running;
+    if (!alive) {
+      report(`  read-only: the node ended; its log ends with:`);
+      for (const line of node.server!.stderr().trim().split("\n").slice(-8)) {
+        report(`    ${line.slice(0, 400)}`);
+      }
+    }
     const ready = alive ? await readyStatus(node.url) : 0;
     await publisher.stop();
     // The operator's part: stop the node, check the file system, start.

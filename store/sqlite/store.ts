@@ -156,6 +156,8 @@ export function openSqliteStore(
 
   /** Runs `fn` in a write transaction, rolling back when it throws. */
   function transaction<T>(fn: () => T): T {
+    // After a failed WAL flush nothing more may be appended (`wal_sync.ts`).
+    if (walSync.failed !== null) throw walSync.failed;
     // A commit that changed no row (a retention sweep with nothing to
     // remove, say) starts no checkpointer worker.
     const before = checkpointer.running ? -1 : changes();

@@ -8,8 +8,34 @@
  * event loop keeps serving requests during the flush, and one flush covers
  * every batch committed before it started (group fsync).
  *
+ * A flush that fails stops the log for good. Linux reports a failed
+ * writeback once and may leave the pages it could not write marked clean,
+ * so a later `fdatasync` succeeds without them: commits appended after the
+ * gap would be acknowledged, and on a power loss SQLite's recovery, which
+ * stops at the first frame whose checksum fails, would drop them with it.
+ * After a failure every caller is refused (`WalFlushFailed`) until the
+ * store is opened again — as PostgreSQL panics on a failed WAL fsync.
+ * (Failing to open the file flushed nothing, and stops nothing.)
+ *
  * @module
  */
+
+/** The WAL could not be flushed: the store takes no more writes until it is opened again. */
+export class WalFlushFailed extends Error {
+  /** When the flush failed (ms since the epoch). */
+  readonly at: number;
+
+  constructor(cause: unknown) {
+    super(
+      `The write-ahead log could not be flushed (${
+        cause instanceof Error ? cause.message : String(cause)
+      }); what it held may not be on disk, and the store takes no writes until the node restarts`,
+      { cause },
+    );
+    this.name = "WalFlushFailed";
+    this.at = Date.now();
+  }
+}
 
 /** Flushes the WAL file to disk; concurrent callers share flushes. */
 export class WalSync {
@@ -22,10 +48,12 @@ export class WalSync {
 
   #flushFile: (file: Deno.FsFile) => Promise<void>;
   #onFailure: (error: unknown) => void;
+  #failed: WalFlushFailed | null = null;
 
   /**
    * `path` is the WAL file, i.e. the database path + `-wal`; `onFailure`
-   * hears every failed flush (before its callers do); `flush` is for tests.
+   * hears every failed flush or open (before its callers do); `flush` is
+   * for tests.
    */
   constructor(
     path: string,
@@ -39,8 +67,14 @@ export class WalSync {
     this.#onFailure = options.onFailure ?? (() => {});
   }
 
+  /** The failed flush that stopped the log, if one did. */
+  get failed(): WalFlushFailed | null {
+    return this.#failed;
+  }
+
   /** Resolves once everything committed before the call is on disk. */
   sync(): Promise<void> {
+    if (this.#failed !== null) return Promise.reject(this.#failed);
     if (this.#running === null) return this.#start();
     // The running flush may have started before our commit: queue one more.
     this.#next ??= this.#running.then(
@@ -64,12 +98,19 @@ export class WalSync {
   }
 
   async #flush(): Promise<void> {
+    if (this.#failed !== null) throw this.#failed;
     try {
       this.#file ??= await Deno.open(this.#path, { read: true });
-      await this.#flushFile(this.#file);
     } catch (error) {
       this.#onFailure(error);
       throw error;
+    }
+    try {
+      await this.#flushFile(this.#file);
+    } catch (error) {
+      this.#failed ??= new WalFlushFailed(error);
+      this.#onFailure(this.#failed);
+      throw this.#failed;
     }
   }
 

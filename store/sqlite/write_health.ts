@@ -9,10 +9,14 @@
  *
  * Only storage failures count (SQLite's I/O, full, read-only, corrupt and
  * cannot-open results, and the file system's own errors); a constraint
- * broken by a request says nothing of the store's health.
+ * broken by a request says nothing of the store's health. A failed flush of
+ * the WAL ({@linkcode WalFlushFailed}) is not probed: the store takes no
+ * writes after it until the node restarts (see `wal_sync.ts`).
  *
  * @module
  */
+
+import { WalFlushFailed } from "./wal_sync.ts";
 
 /** What `/readyz` shows of the store's writes. */
 export interface WriteState {
@@ -40,7 +44,7 @@ export function isStorageFailure(error: unknown): boolean {
 
 /** Tracks the store's write failures and probes for their end. */
 export class WriteHealth {
-  #failing: { since: number; error: string } | null = null;
+  #failing: { since: number; error: string; final: boolean } | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   readonly #probe: () => Promise<void>;
@@ -72,17 +76,28 @@ export class WriteHealth {
     };
   }
 
-  /** Reports a failed write; storage failures mark the store failing. */
+  /**
+   * Reports a failed write; storage failures mark the store failing, and a
+   * failed WAL flush for good.
+   */
   failed(error: unknown): void {
-    if (this.#closed || !isStorageFailure(error)) return;
+    if (this.#closed || this.#failing?.final) return;
+    const final = error instanceof WalFlushFailed;
+    if (!final && !isStorageFailure(error)) return;
     const message = error instanceof Error ? error.message : String(error);
-    if (this.#failing !== null) {
+    if (this.#failing !== null && !final) {
       this.#failing.error = message;
       return;
     }
-    this.#failing = { since: Date.now(), error: message };
+    const first = this.#failing === null;
+    this.#failing = {
+      since: final ? error.at : Date.now(),
+      error: message,
+      final,
+    };
     this.#onChange(this.state());
-    this.#schedule();
+    if (final) clearTimeout(this.#timer);
+    else if (first) this.#schedule();
   }
 
   /** Stops probing. */
@@ -96,20 +111,19 @@ export class WriteHealth {
   }
 
   async #tryProbe(): Promise<void> {
-    if (this.#closed || this.#failing === null) return;
+    if (this.#closed || this.#failing === null || this.#failing.final) return;
     try {
       await this.#probe();
     } catch (error) {
       if (this.#closed) return;
-      if (this.#failing !== null) {
-        this.#failing.error = error instanceof Error
-          ? error.message
-          : String(error);
-      }
+      if (this.#failing === null || this.#failing.final) return;
+      this.#failing.error = error instanceof Error
+        ? error.message
+        : String(error);
       this.#schedule();
       return;
     }
-    if (this.#closed) return;
+    if (this.#closed || this.#failing?.final) return;
     this.#failing = null;
     this.#onChange(this.state());
   }

@@ -533,34 +533,60 @@ Deno.test("sqlite store: an appended batch can be read, and onVisible is told it
   }
 });
 
-Deno.test("sqlite store: a failed WAL flush takes its health down with the reason, and a probe write brings it back", async () => {
+Deno.test("sqlite store: a failed WAL flush stops its writes until it is opened again, and its health says so", async () => {
   const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
   try {
     const { keyring } = await testKeyfile();
     let failFlush = true;
-    await using store = openSqliteStore(`${dir}/miranda.db`, () => keyring, {
-      walFlush: (file) =>
-        failFlush
+    let flushes = 0;
+    const open = (flush?: (file: Deno.FsFile) => Promise<void>) =>
+      openSqliteStore(
+        `${dir}/miranda.db`,
+        () => keyring,
+        flush ? { walFlush: flush } : {},
+      );
+    {
+      await using store = open((file) => {
+        flushes++;
+        return failFlush
           ? Promise.reject(new Error("Input/output error (os error 5)"))
-          : file.syncData(),
-    });
-    await addOrdersTopic(store);
-    assert.deepEqual(store.health(), { ok: true, detail: "writes succeed" });
-    await assert.rejects(
-      store.events.append(ordersEvents(["e1"], T0)),
-      /os error 5/,
-    );
-    const failing = store.health();
-    assert.equal(failing.ok, false);
-    assert.match(failing.detail, /writes failing since .*os error 5/);
-    // The probe commits with synchronous=FULL: SQLite flushes it itself.
-    failFlush = false;
-    const until = performance.now() + 5_000;
-    while (!store.health().ok && performance.now() < until) {
-      await new Promise((r) => setTimeout(r, 50));
+          : file.syncData();
+      });
+      await addOrdersTopic(store);
+      assert.deepEqual(store.health(), { ok: true, detail: "writes succeed" });
+      await assert.rejects(
+        store.events.append(ordersEvents(["e1"], T0)),
+        /could not be flushed \(Input\/output error \(os error 5\)\)/,
+      );
+      const failing = store.health();
+      assert.equal(failing.ok, false);
+      assert.match(
+        failing.detail,
+        /writes failing since .*until the node restarts/,
+      );
+      // The disk answers again: still nothing is written, no probe clears it.
+      failFlush = false;
+      await new Promise((r) => setTimeout(r, 1_500));
+      assert.equal(store.health().ok, false);
+      await assert.rejects(
+        store.events.append(ordersEvents(["e2"], T0)),
+        /until the node restarts/,
+      );
+      await assert.rejects(
+        store.topics.create(
+          topicRecord("invoices", { id: "t2", owner: "root" }),
+          { actor: "root", requestId: "r2", time: T0 },
+        ),
+        /until the node restarts/,
+      );
+      assert.equal(flushes, 1, "the log was not flushed again");
     }
-    assert.deepEqual(store.health(), { ok: true, detail: "writes succeed" });
-    await store.events.append(ordersEvents(["e2"], T0));
+    // Opened again (the node restarted): the committed event is there.
+    await using again = open();
+    assert.equal(again.health().ok, true);
+    const read = (await again.events.read("t1", 0, 10)).events;
+    assert.deepEqual(read.map((e) => e.id), ["e1"]);
+    await again.events.append(ordersEvents(["e3"], T0));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

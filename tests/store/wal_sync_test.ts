@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { WalSync } from "../../store/sqlite/wal_sync.ts";
+import { WalFlushFailed, WalSync } from "../../store/sqlite/wal_sync.ts";
 
 async function withWal(test: (path: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "miranda-wal-" });
@@ -48,22 +48,46 @@ Deno.test("wal sync: many concurrent callers share flushes, and each waits for o
   });
 });
 
-Deno.test("wal sync: a failed flush rejects its callers and the next call flushes again", async () => {
+Deno.test("wal sync: a failed flush stops the log — its callers and every later one are refused, and nothing is flushed again", async () => {
   await withWal(async (path) => {
     let calls = 0;
+    const heard: unknown[] = [];
     const wal = new WalSync(path, {
       flush: () => {
         calls++;
         return calls === 1
-          ? Promise.reject(new Error("EIO"))
+          ? Promise.reject(new Error("Input/output error (os error 5)"))
           : Promise.resolve();
       },
+      onFailure: (error) => heard.push(error),
     });
-    await assert.rejects(() => wal.sync(), /EIO/);
-    await wal.sync();
-    assert.equal(calls, 2);
+    await assert.rejects(() => wal.sync(), WalFlushFailed);
+    // A later fdatasync could succeed without the pages the failed one lost.
+    await assert.rejects(
+      () => wal.sync(),
+      /os error 5.*until the node restarts/,
+    );
+    assert.equal(calls, 1);
+    assert.ok(wal.failed instanceof WalFlushFailed);
+    assert.equal(heard.length, 1);
+    assert.ok(heard[0] instanceof WalFlushFailed);
     await wal.close();
   });
+});
+
+Deno.test("wal sync: failing to open the file flushed nothing and stops nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-wal-" });
+  try {
+    const path = `${dir}/later.db-wal`;
+    const wal = new WalSync(path);
+    await assert.rejects(() => wal.sync(), Deno.errors.NotFound);
+    assert.equal(wal.failed, null);
+    await Deno.writeFile(path, new Uint8Array(8));
+    await wal.sync();
+    await wal.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("wal sync: the real flush syncs the file and close releases it", async () => {

@@ -4,6 +4,7 @@ import {
   WriteHealth,
   type WriteState,
 } from "../../store/sqlite/write_health.ts";
+import { WalFlushFailed } from "../../store/sqlite/wal_sync.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -96,4 +97,36 @@ Deno.test("write health: close stops the probes", async () => {
   await sleep(40);
   assert.equal(probes, seen);
   assert.equal(health.state().ok, false);
+});
+
+Deno.test("write health: a failed WAL flush fails it for good — no probe, no way back, later failures change nothing", async () => {
+  let probes = 0;
+  const changes: WriteState[] = [];
+  const health = new WriteHealth({
+    intervalMs: 10,
+    probe: () => {
+      probes++;
+      return Promise.resolve();
+    },
+    onChange: (state) => changes.push(state),
+  });
+  try {
+    // Already failing (and probing) when the flush fails.
+    health.failed(new Error("database or disk is full"));
+    health.failed(
+      new WalFlushFailed(new Error("Input/output error (os error 5)")),
+    );
+    health.failed(new Error("disk I/O error"));
+    await sleep(50);
+    const state = health.state();
+    assert.equal(state.ok, false);
+    assert.match(
+      state.detail,
+      /could not be flushed .*until the node restarts/,
+    );
+    assert.equal(probes, 0);
+    assert.deepEqual(changes.map((c) => c.ok), [false, false]);
+  } finally {
+    health.close();
+  }
 });
