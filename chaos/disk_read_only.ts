@@ -13,7 +13,7 @@
  * @module
  */
 
-import { ChaosNode, readyStatus } from "./lib/miranda.ts";
+import { ChaosNode, metricSum, readyStatus } from "./lib/miranda.ts";
 import { account, startPublisher } from "./lib/publisher.ts";
 import type { AccountingRow } from "./lib/report.ts";
 import { report } from "./lib/report.ts";
@@ -26,7 +26,9 @@ const SCENARIO = "disk turned read-only (ext4 error, remount-ro)";
 
 /**
  * Publishes to a node on a file system that turns read-only mid-run, holds
- * it so for 3 s, then repairs it and starts the node again: nothing
+ * it so for 20 s (3 s `--quick`: long enough for every timer of the node,
+ * sweeps and record flushes, to meet the failing store many times over),
+ * then repairs it and starts the node again: nothing
  * accepted is lost; while read-only the node stays up, accepts nothing and
  * refuses with problem+json 503s; after the repair it accepts again.
  */
@@ -70,6 +72,10 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
       body,
     });
     await publisher.acceptedAtLeast(scale.quick ? 300 : 1_000);
+    const panicsBefore = metricSum(
+      await node.metrics(),
+      "miranda_actor_panics_total",
+    );
     await fs.fail();
     const atError = publisher.tally.accepted.length;
     const othersAtError = new Map(publisher.tally.others);
@@ -77,7 +83,7 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
     // what is accepted from half a second on.
     await new Promise((r) => setTimeout(r, 500));
     const settled = publisher.tally.accepted.length;
-    await new Promise((r) => setTimeout(r, 3_000));
+    await new Promise((r) => setTimeout(r, scale.quick ? 3_000 : 20_000));
     const acceptedWhileReadOnly = publisher.tally.accepted.length - settled;
     const refusedWhileReadOnly = Object.fromEntries(
       [...publisher.tally.others].map(([k, v]) =>
@@ -92,6 +98,10 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
       }
     }
     const ready = alive ? await readyStatus(node.url) : 0;
+    const panics = alive
+      ? metricSum(await node.metrics(), "miranda_actor_panics_total") -
+        panicsBefore
+      : -1;
     await publisher.stop();
     // The operator's part: stop the node, check the file system, start.
     const stopStarted = performance.now();
@@ -121,7 +131,7 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
         settled - atError
       }, while read-only ${acceptedWhileReadOnly}; refused while read-only ${
         JSON.stringify(refusedWhileReadOnly)
-      }; /readyz ${ready}; process up while read-only ${alive}; SIGTERM → exit ${stopped.code} in ${
+      }; /readyz ${ready}; process up while read-only ${alive}, actor panics ${panics}; SIGTERM → exit ${stopped.code} in ${
         Math.round(stopMs)
       } ms; accepted after the repair ${after.tally.accepted.length} of ${
         scale.quick ? 200 : 1_000
@@ -137,6 +147,8 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
       "no publish was accepted once the file system was repaired",
       !drained && "not every accepted event was delivered in time",
       nonProblem > 0 && `${nonProblem} refusals were not problem+json`,
+      panics > 0 &&
+      `${panics} actor panics while the file system was read-only`,
       alive && ready !== 503 &&
       `/readyz answered ${ready}, not 503, on a read-only file system`,
     ]);

@@ -299,6 +299,10 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
       { concurrency: 8, total: scale.quick ? 3_000 : 6_000, body },
     );
     await publisher.acceptedAtLeast(500);
+    const panicsBefore = metricSum(
+      await node.metrics(),
+      "miranda_actor_panics_total",
+    );
     // Fill the file system to the last byte.
     const file = await Deno.open(filler, { create: true, write: true });
     const chunk = new Uint8Array(1024 * 1024);
@@ -319,6 +323,10 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
     ) => [k, v - (othersAtFull.get(k) ?? 0)]).filter(([, v]) => Number(v) > 0);
     const alive = node.running;
     const readyWhileFull = alive ? await readyStatus(node.url) : 0;
+    const panics = alive
+      ? metricSum(await node.metrics(), "miranda_actor_panics_total") -
+        panicsBefore
+      : -1;
     await Deno.remove(filler);
     if (!node.running) await node.launch();
     const readyAgain = await waitFor(
@@ -351,7 +359,7 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
       (performance.now() - started) / 1000,
       `drained ${drained}; accepted while full ${acceptedWhileFull}; refused while full ${
         JSON.stringify(Object.fromEntries(refusedWhileFull))
-      }; process up while full ${alive}; /readyz while full ${readyWhileFull}, 200 again once freed ${readyAgain}; accepted once freed ${acceptedAfter}; exits ${
+      }; process up while full ${alive}, actor panics ${panics}; /readyz while full ${readyWhileFull}, 200 again once freed ${readyAgain}; accepted once freed ${acceptedAfter}; exits ${
         JSON.stringify(node.exits.map((e) => e.code))
       }`,
     );
@@ -359,6 +367,7 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
       unavailable === undefined &&
       "no publish was answered 503 store_unavailable while the disk was full",
       !alive && "the node ended while the disk was full",
+      panics > 0 && `${panics} actor panics while the disk was full`,
       alive && readyWhileFull !== 503 &&
       `/readyz answered ${readyWhileFull}, not 503, while the disk was full`,
       !readyAgain &&
