@@ -23,6 +23,10 @@ import { mountExt4Loop } from "../tests/support/ext4_loop.ts";
 import type { Scale } from "./scenarios.ts";
 
 const SCENARIO = "disk turned read-only (ext4 error, remount-ro)";
+/** The subscriber up throughout, and the one held back until the repair. */
+const UP = "/hook/ro";
+const HELD = "/hook/held";
+const HOOKS = [UP, HELD];
 
 /**
  * Publishes to a node on a file system that turns read-only mid-run, holds
@@ -53,13 +57,20 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
     await using sink = startSink();
     await using node = await ChaosNode.start({ root });
     await node.createTopic("ro");
-    await node.subscribe({
-      topic: "ro",
-      url: `${sink.url}/hook/ro`,
-      ordered: false,
-      maxInFlight: 16,
-      timeoutMs: 2_000,
-    });
+    // Two subscribers: one up throughout, one refusing every delivery until
+    // the node has been restarted on the checked file system — everything
+    // accepted before the error is still undelivered to it then, so it must
+    // have been on disk (the 202 came after the WAL's flush).
+    for (const hook of HOOKS) {
+      await node.subscribe({
+        topic: "ro",
+        url: `${sink.url}${hook}`,
+        ordered: false,
+        maxInFlight: 16,
+        timeoutMs: 2_000,
+      });
+    }
+    sink.behave(HELD, { kind: "fail" });
     const body = (n: number) => JSON.stringify({ n, pad: "x".repeat(1_000) });
     const target = () => ({
       url: node.lastUrl,
@@ -109,6 +120,8 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
     const stopMs = performance.now() - stopStarted;
     const fsck = await fs.repair();
     await node.launch();
+    const heldDeliveredBefore = sink.hook(HELD).accepted.size;
+    sink.behave(HELD, { kind: "ok" });
     const after = startPublisher(target, {
       concurrency: 8,
       total: scale.quick ? 200 : 1_000,
@@ -119,13 +132,15 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
       ...publisher.tally.accepted,
       ...after.tally.accepted,
     ];
-    const drained = await drain(sink, ["/hook/ro"], accepted, 60_000);
-    const result = account(accepted, sink.hook("/hook/ro").accepted);
+    const drained = await drain(sink, HOOKS, accepted, 60_000);
+    const results = HOOKS.map((hook) =>
+      account(accepted, sink.hook(hook).accepted)
+    );
     const nonProblem = publisher.tally.nonProblem + after.tally.nonProblem;
     report(`  read-only: e2fsck said ${fsck.split("\n").at(-1)}`);
     const row = sumRows(
       SCENARIO,
-      [result],
+      results,
       (performance.now() - started) / 1000,
       `accepted before the error ${atError}, in the 0.5 s after it ${
         settled - atError
@@ -133,7 +148,7 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
         JSON.stringify(refusedWhileReadOnly)
       }; /readyz ${ready}; process up while read-only ${alive}, actor panics ${panics}; SIGTERM → exit ${stopped.code} in ${
         Math.round(stopMs)
-      } ms; accepted after the repair ${after.tally.accepted.length} of ${
+      } ms; delivered to the held subscriber before the repair ${heldDeliveredBefore}; accepted after the repair ${after.tally.accepted.length} of ${
         scale.quick ? 200 : 1_000
       }; drained ${drained}`,
     );
@@ -149,6 +164,8 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
       nonProblem > 0 && `${nonProblem} refusals were not problem+json`,
       panics > 0 &&
       `${panics} actor panics while the file system was read-only`,
+      heldDeliveredBefore > 0 &&
+      "the held subscriber was delivered to before the repair",
       alive && ready !== 503 &&
       `/readyz answered ${ready}, not 503, on a read-only file system`,
     ]);
