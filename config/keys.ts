@@ -340,7 +340,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     type: { kind: "integer", min: 0, max: 1_000 },
     default: 2,
     doc:
-      "Group commit: a write batch commits at the latest this long after its first event",
+      "Group commit: a write batch commits at the latest this long after its first event, or once the commit before it ends if that is later (a second commit starts beside it only with a full batch)",
   }),
   spec({
     key: "probeInitialMs",
