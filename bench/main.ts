@@ -126,7 +126,15 @@ async function gitState(root: string): Promise<Results["git"]> {
           .output()).stdout,
       ).trim();
     const commit = await run("rev-parse", "HEAD");
-    const dirty = (await run("status", "--porcelain")).length > 0;
+    // Results files of earlier runs (`bench/results/`) are not changes to
+    // the code being measured: several runs in a row stay clean.
+    const dirty = (await run(
+      "status",
+      "--porcelain",
+      "--",
+      ".",
+      ":(exclude)bench/results",
+    )).length > 0;
     return commit === "" ? null : { commit, dirty };
   } catch {
     return null;
