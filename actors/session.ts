@@ -11,6 +11,7 @@
  */
 
 import { tell } from "./system.ts";
+import { errorFields } from "../observability/logger.ts";
 import type { ActorContext, Behavior, Reply } from "./types.ts";
 import { type Identity, type Scope } from "../identity/authorize.ts";
 import {
@@ -371,9 +372,18 @@ export function sessionBehavior(
           return state;
         }
         case "sweep": {
-          const swept = await deps.store.sessions.sweep(now);
-          if (swept > 0) {
-            ctx.log.info("swept expired sessions", { count: swept });
+          // A store that cannot write fails the sweep, not the actor: the
+          // next sweep tries again (an expired session is refused anyway).
+          try {
+            const swept = await deps.store.sessions.sweep(now);
+            if (swept > 0) {
+              ctx.log.info("swept expired sessions", { count: swept });
+            }
+          } catch (error) {
+            ctx.log.warn(
+              "session sweep failed; trying again at the next one",
+              errorFields(error),
+            );
           }
           armSweep(ctx);
           return state;

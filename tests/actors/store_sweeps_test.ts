@@ -1,8 +1,9 @@
 /**
- * The retention actor's sweep on a store that cannot write: the sweep
- * fails and the next one tries again; the actor never panics (a panic per
- * sweep used to restart it until the root supervisor escalated and the
- * node stopped — found with a file system turned read-only under a node).
+ * The periodic sweeps (retention, sessions) on a store that cannot write:
+ * the sweep fails and the next one tries again; the actor never panics (a
+ * retention panic per sweep used to restart the actor until the root
+ * supervisor escalated and the node stopped — found with a file system
+ * turned read-only under a node).
  *
  * @module
  */
@@ -10,6 +11,8 @@
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
 import { retentionBehavior } from "../../actors/retention.ts";
+import { sessionBehavior } from "../../actors/session.ts";
+import { TokenKeys } from "../../node/token_keys.ts";
 import { ActorSystem } from "../../actors/system.ts";
 import { silentLogger } from "../../observability/logger.ts";
 import { openSqliteStore } from "../../store/sqlite/store.ts";
@@ -55,6 +58,61 @@ Deno.test("retention: a sweep the store fails is tried again at the next one, an
       await eventually(
         "five failed sweeps",
         () => Promise.resolve(expireCalls >= 5 ? true : undefined),
+      );
+      const metrics = await registry.metrics();
+      assert.doesNotMatch(metrics, /miranda_actor_panics_total\{/);
+      assert.equal(system.healthy, true);
+      failing = false;
+      await eventually(
+        "a sweep once the store writes again",
+        () => Promise.resolve(swept >= 1 ? true : undefined),
+      );
+    } finally {
+      await system.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sessions: a sweep the store fails is tried again at the next one, and the actor never panics", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-sessions-" });
+  try {
+    const { keyring } = await testKeyfile();
+    await using inner = openSqliteStore(`${dir}/miranda.db`, () => keyring);
+    let failing = true;
+    let sweeps = 0;
+    let swept = 0;
+    const store: Store = {
+      ...inner,
+      sessions: {
+        ...inner.sessions,
+        sweep: async (now) => {
+          sweeps++;
+          if (failing) throw new Error("database or disk is full");
+          const result = await inner.sessions.sweep(now);
+          swept++;
+          return result;
+        },
+      },
+    };
+    const registry = new Registry();
+    const system = new ActorSystem({ log: silentLogger, registry });
+    try {
+      await system.spawn(sessionBehavior({
+        store,
+        // Loaded only when a token is issued or checked: never here.
+        tokenKeys: new TokenKeys(inner.secrets, {
+          issuer: "miranda",
+          audience: "miranda",
+        }),
+        sessionTtlMs: 60_000,
+        sweepMs: 10,
+        accessTokenTtlSeconds: 300,
+      }));
+      await eventually(
+        "five failed sweeps",
+        () => Promise.resolve(sweeps >= 5 ? true : undefined),
       );
       const metrics = await registry.metrics();
       assert.doesNotMatch(metrics, /miranda_actor_panics_total\{/);
