@@ -32,9 +32,10 @@ const HOOKS = [UP, HELD];
  * Publishes to a node on a file system that turns read-only mid-run, holds
  * it so for 20 s (3 s `--quick`: long enough for every timer of the node,
  * sweeps and record flushes, to meet the failing store many times over),
- * then repairs it and starts the node again: nothing
- * accepted is lost; while read-only the node stays up, accepts nothing and
- * refuses with problem+json 503s; after the repair it accepts again.
+ * then repairs it and starts the node again: nothing accepted is lost;
+ * while read-only the node stays up without an actor panic, accepts
+ * nothing, refuses with problem+json 503s and `/readyz` says 503; after the
+ * repair it accepts again.
  */
 export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
   const started = performance.now();

@@ -21,51 +21,60 @@ import { testKeyfile } from "../support/keys.ts";
 import { topicRecord } from "../store/pipeline_contract.ts";
 import { eventually } from "../support/pipeline_client.ts";
 
-Deno.test("retention: a sweep the store fails is tried again at the next one, and the actor never panics", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "miranda-retention-" });
+/** A store step that fails while `failing` is set, counting its calls and successes. */
+class FailingStep {
+  failing = true;
+  calls = 0;
+  succeeded = 0;
+
+  /** `step`, failing like a full disk while `failing` is set. */
+  wrap<A extends unknown[], R>(
+    step: (...args: A) => Promise<R>,
+  ): (...args: A) => Promise<R> {
+    return async (...args) => {
+      this.calls++;
+      if (this.failing) throw new Error("database or disk is full");
+      const result = await step(...args);
+      this.succeeded++;
+      return result;
+    };
+  }
+}
+
+/**
+ * Opens a store, lets `spawn` start the actor on it (wrapped by `wrap`),
+ * and checks that five failed sweeps cause no panic and that a sweep gets
+ * through once the store writes again.
+ */
+async function sweepsSurvive(
+  wrap: (inner: Store, step: FailingStep) => Promise<Store>,
+  spawn: (
+    system: ActorSystem,
+    store: Store,
+    registry: Registry,
+  ) => Promise<unknown>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-sweeps-" });
   try {
     const { keyring } = await testKeyfile();
     await using inner = openSqliteStore(`${dir}/miranda.db`, () => keyring);
-    await inner.topics.create(
-      topicRecord("orders", { id: "t1", owner: "root", retentionMs: 1 }),
-      { actor: "root", requestId: "r1", time: "2026-01-01T00:00:00.000Z" },
-    );
-    let failing = true;
-    let expireCalls = 0;
-    let swept = 0;
-    const store: Store = {
-      ...inner,
-      events: {
-        ...inner.events,
-        expire: async (topicId, before) => {
-          expireCalls++;
-          if (failing) throw new Error("database or disk is full");
-          const result = await inner.events.expire(topicId, before);
-          swept++;
-          return result;
-        },
-      },
-    };
+    const step = new FailingStep();
+    const store = await wrap(inner, step);
     const registry = new Registry();
     const system = new ActorSystem({ log: silentLogger, registry });
     try {
-      await system.spawn(retentionBehavior({
-        store,
-        sweepMs: 10,
-        auditRetentionMs: 86_400_000,
-        registry,
-      }));
+      await spawn(system, store, registry);
       await eventually(
         "five failed sweeps",
-        () => Promise.resolve(expireCalls >= 5 ? true : undefined),
+        () => Promise.resolve(step.calls >= 5 ? true : undefined),
       );
       const metrics = await registry.metrics();
       assert.doesNotMatch(metrics, /miranda_actor_panics_total\{/);
       assert.equal(system.healthy, true);
-      failing = false;
+      step.failing = false;
       await eventually(
         "a sweep once the store writes again",
-        () => Promise.resolve(swept >= 1 ? true : undefined),
+        () => Promise.resolve(step.succeeded >= 1 ? true : undefined),
       );
     } finally {
       await system.stop();
@@ -73,59 +82,48 @@ Deno.test("retention: a sweep the store fails is tried again at the next one, an
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+Deno.test("retention: a sweep the store fails is tried again at the next one, and the actor never panics", async () => {
+  await sweepsSurvive(
+    async (inner, step) => {
+      await inner.topics.create(
+        topicRecord("orders", { id: "t1", owner: "root", retentionMs: 1 }),
+        { actor: "root", requestId: "r1", time: "2026-01-01T00:00:00.000Z" },
+      );
+      return {
+        ...inner,
+        events: { ...inner.events, expire: step.wrap(inner.events.expire) },
+      };
+    },
+    (system, store, registry) =>
+      system.spawn(retentionBehavior({
+        store,
+        sweepMs: 10,
+        auditRetentionMs: 86_400_000,
+        registry,
+      })),
+  );
 });
 
 Deno.test("sessions: a sweep the store fails is tried again at the next one, and the actor never panics", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "miranda-sessions-" });
-  try {
-    const { keyring } = await testKeyfile();
-    await using inner = openSqliteStore(`${dir}/miranda.db`, () => keyring);
-    let failing = true;
-    let sweeps = 0;
-    let swept = 0;
-    const store: Store = {
-      ...inner,
-      sessions: {
-        ...inner.sessions,
-        sweep: async (now) => {
-          sweeps++;
-          if (failing) throw new Error("database or disk is full");
-          const result = await inner.sessions.sweep(now);
-          swept++;
-          return result;
-        },
-      },
-    };
-    const registry = new Registry();
-    const system = new ActorSystem({ log: silentLogger, registry });
-    try {
-      await system.spawn(sessionBehavior({
+  await sweepsSurvive(
+    (inner, step) =>
+      Promise.resolve({
+        ...inner,
+        sessions: { ...inner.sessions, sweep: step.wrap(inner.sessions.sweep) },
+      }),
+    (system, store) =>
+      system.spawn(sessionBehavior({
         store,
         // Loaded only when a token is issued or checked: never here.
-        tokenKeys: new TokenKeys(inner.secrets, {
+        tokenKeys: new TokenKeys(store.secrets, {
           issuer: "miranda",
           audience: "miranda",
         }),
         sessionTtlMs: 60_000,
         sweepMs: 10,
         accessTokenTtlSeconds: 300,
-      }));
-      await eventually(
-        "five failed sweeps",
-        () => Promise.resolve(sweeps >= 5 ? true : undefined),
-      );
-      const metrics = await registry.metrics();
-      assert.doesNotMatch(metrics, /miranda_actor_panics_total\{/);
-      assert.equal(system.healthy, true);
-      failing = false;
-      await eventually(
-        "a sweep once the store writes again",
-        () => Promise.resolve(swept >= 1 ? true : undefined),
-      );
-    } finally {
-      await system.stop();
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+      })),
+  );
 });

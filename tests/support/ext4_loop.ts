@@ -41,7 +41,6 @@ async function run(
 
 /** An ext4 file system on a loop device, mounted on `root`. */
 export interface LoopFs extends AsyncDisposable {
-  device: string;
   /** Makes ext4 report an error: it remounts itself read-only. */
   fail(): Promise<void>;
   /** Unmounts, checks (`e2fsck -fy`) and mounts again; the checker's output. */
@@ -82,7 +81,6 @@ export async function mountExt4Loop(
   }
   const trigger = `/sys/fs/ext4/${device.split("/").at(-1)}/trigger_fs_error`;
   return {
-    device,
     fail: () => Deno.writeTextFile(trigger, "miranda chaos\n"),
     async repair() {
       const umount = await run("umount", [root]);
