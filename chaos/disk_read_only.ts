@@ -139,6 +139,17 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
     );
     const nonProblem = publisher.tally.nonProblem + after.tally.nonProblem;
     report(`  read-only: e2fsck said ${fsck.split("\n").at(-1)}`);
+    // Where a lost event stood: its place among the 202s (those before
+    // `atError` came before the error) and whether it was stored at all.
+    HOOKS.forEach((hook, i) => {
+      for (const id of results[i]!.lost) {
+        report(
+          `  read-only: lost on ${hook}: ${id}, accepted ${
+            accepted.indexOf(id) + 1
+          } of ${accepted.length} (${atError} before the error)`,
+        );
+      }
+    });
     const row = sumRows(
       SCENARIO,
       results,

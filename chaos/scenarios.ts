@@ -335,12 +335,12 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
         panicsBefore
       : -1;
     await Deno.remove(filler);
+    const acceptedAtFreed = publisher.tally.accepted.length;
     if (!node.running) await node.launch();
     const readyAgain = await waitFor(
       async () => await readyStatus(node.url) === 200,
       { deadlineMs: 10_000, everyMs: 100 },
     );
-    const acceptedAtFreed = publisher.tally.accepted.length;
     await publisher.done;
     const acceptedAfter = publisher.tally.accepted.length - acceptedAtFreed;
     const accepted = publisher.tally.accepted;
