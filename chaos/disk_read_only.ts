@@ -139,8 +139,8 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
     );
     const nonProblem = publisher.tally.nonProblem + after.tally.nonProblem;
     report(`  read-only: e2fsck said ${fsck.split("\n").at(-1)}`);
-    // Where a lost event stood: its place among the 202s (those before
-    // `atError` came before the error) and whether it was stored at all.
+    // Where a lost event stood: its subscriber and its place among the 202s
+    // (the first `atError` came before the error).
     HOOKS.forEach((hook, i) => {
       for (const id of results[i]!.lost) {
         report(
