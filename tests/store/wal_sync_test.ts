@@ -12,6 +12,14 @@ async function withWal(test: (path: string) => Promise<void>) {
   }
 }
 
+/** Waits (5 s at most) until `gates` holds `n` flushes. */
+async function gatesReach(gates: unknown[], n: number): Promise<void> {
+  const until = performance.now() + 5_000;
+  while (gates.length < n && performance.now() < until) {
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 Deno.test("wal sync: many concurrent callers share flushes, and each waits for one that started after its call", async () => {
   await withWal(async (path) => {
     const gates: PromiseWithResolvers<void>[] = [];
@@ -24,7 +32,9 @@ Deno.test("wal sync: many concurrent callers share flushes, and each waits for o
     });
     let firstDone = false;
     const first = wal.sync().then(() => (firstDone = true));
-    await new Promise((r) => setTimeout(r, 0));
+    // The first flush opens the file on the thread pool first: wait for it
+    // (a fixed turn was not always long enough under a loaded machine).
+    await gatesReach(gates, 1);
     assert.equal(gates.length, 1, "the first caller starts a flush");
     let laterDone = 0;
     const later = Array.from(
@@ -39,7 +49,8 @@ Deno.test("wal sync: many concurrent callers share flushes, and each waits for o
       0,
       "callers that came during the first flush wait for the next one",
     );
-    await new Promise((r) => setTimeout(r, 0));
+    await gatesReach(gates, 2);
+    await new Promise((r) => setTimeout(r, 10));
     assert.equal(gates.length, 2, "fifty callers share one further flush");
     gates[1]!.resolve();
     await Promise.all(later);
