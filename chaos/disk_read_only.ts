@@ -21,12 +21,16 @@ import { drain, expecting, sumRows } from "./lib/rows.ts";
 import { startSink } from "./lib/sink.ts";
 import { mountExt4Loop } from "../tests/support/ext4_loop.ts";
 import type { Scale } from "./scenarios.ts";
+import { CONFIG_KEYS } from "../config/keys.ts";
 
 const SCENARIO = "disk turned read-only (ext4 error, remount-ro)";
 /** The subscriber up throughout, and the one held back until the repair. */
 const UP = "/hook/ro";
 const HELD = "/hook/held";
 const HOOKS = [UP, HELD];
+/** The default size the node zero-fills its write-ahead log to. */
+const WAL_BYTES = CONFIG_KEYS.find((k) => k.key === "walPreallocateBytes")!
+  .default as number;
 
 /**
  * Publishes to a node on a file system that turns read-only mid-run, holds
@@ -40,7 +44,7 @@ const HOOKS = [UP, HELD];
 export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
   const started = performance.now();
   const root = await Deno.makeTempDir({ prefix: "miranda-chaos-ro-" });
-  const fs = await mountExt4Loop(root, 96);
+  const fs = await mountExt4Loop(root, 192);
   if (typeof fs === "string") {
     await Deno.remove(root, { recursive: true });
     return {
@@ -57,6 +61,9 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
     await using _fs = fs;
     await using sink = startSink();
     await using node = await ChaosNode.start({ root });
+    // Commits overwrite the zero-filled log: none of them appends, which a
+    // journal abort could drop after its flush said it succeeded.
+    const walBytes = (await Deno.stat(`${node.dataDir}/miranda.db-wal`)).size;
     await node.createTopic("ro");
     // Two subscribers: one up throughout, one refusing every delivery until
     // the node has been restarted on the checked file system — everything
@@ -154,7 +161,9 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
       SCENARIO,
       results,
       (performance.now() - started) / 1000,
-      `accepted before the error ${atError}, in the 0.5 s after it ${
+      `WAL zero-filled to ${
+        (walBytes / 1024 / 1024).toFixed(0)
+      } MiB; accepted before the error ${atError}, in the 0.5 s after it ${
         settled - atError
       }, while read-only ${acceptedWhileReadOnly}; refused while read-only ${
         JSON.stringify(refusedWhileReadOnly)
@@ -165,6 +174,8 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
       }; drained ${drained}`,
     );
     return expecting(row, [
+      walBytes < WAL_BYTES &&
+      `the WAL was ${walBytes} bytes at start, not zero-filled to ${WAL_BYTES}`,
       !alive && "the node ended when its file system turned read-only",
       acceptedWhileReadOnly > 0 &&
       `${acceptedWhileReadOnly} publishes were accepted on a read-only file system`,

@@ -39,6 +39,7 @@ export interface Config {
   batchMaxEvents: number;
   batchMaxBytes: number;
   batchMaxDelayMs: number;
+  walPreallocateBytes: number;
   probeInitialMs: number;
   retryInitialMs: number;
   deliveryWaitCapMs: number;
@@ -341,6 +342,15 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     default: 2,
     doc:
       "Group commit: a write batch commits at the latest this long after its first event, or once the commit before it ends if that is later (a second commit starts beside it only with a full batch)",
+  }),
+  spec({
+    key: "walPreallocateBytes",
+    flag: "--wal-preallocate-bytes",
+    env: "MIRANDA_WAL_PREALLOCATE_BYTES",
+    type: { kind: "integer", min: 0, max: 1024 * 1024 * 1024 },
+    default: 80 * 1024 * 1024,
+    doc:
+      "The embedded store's write-ahead log is zero-filled to this size at start, so that commits overwrite blocks already on disk instead of appending (an ext4 journal abort can drop an append whose flush said it succeeded); 0 turns it off",
   }),
   spec({
     key: "probeInitialMs",

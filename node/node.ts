@@ -126,7 +126,10 @@ export async function startNode(
   const registry = createRegistry();
   const readiness = new Readiness();
   const vault = new Vault(await readKeyfile(layout.keyfile), { log, registry });
-  const store = openSqliteStore(layout.database, () => vault.cipher(), { log });
+  const store = openSqliteStore(layout.database, () => vault.cipher(), {
+    log,
+    walPreallocateBytes: config.walPreallocateBytes,
+  });
   const tokenKeys = new TokenKeys(store.secrets, {
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,

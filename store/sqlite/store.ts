@@ -37,6 +37,7 @@ import type {
 } from "../mod.ts";
 import { openSqlite } from "./open.ts";
 import { WalSync } from "./wal_sync.ts";
+import { preallocateWal, type WalPreallocation } from "./wal_preallocation.ts";
 import { WriteHealth } from "./write_health.ts";
 import { startCheckpointer, WAL_RESTART_FRAMES } from "./checkpointer.ts";
 import type { Logger } from "../../observability/logger.ts";
@@ -119,13 +120,39 @@ export function openSqliteStore(
     log?: Logger;
     /** Flushes the WAL file (`syncData` unless given; tests gate it). */
     walFlush?: (file: Deno.FsFile) => Promise<void>;
+    /** Zero-fills the WAL to this size before opening (see `wal_preallocation.ts`); 0 by default. */
+    walPreallocateBytes?: number;
   } = {},
 ): Store {
   const db: DatabaseSync = openSqlite(path);
+  // After opening: SQLite deletes a log it finds beside an empty database.
+  // Nothing else writes the log yet (the checkpointer starts with the first
+  // commit), so the zeros cannot land on a frame.
+  const walBytes = options.walPreallocateBytes ?? 0;
+  if (walBytes > 0) logPreallocation(preallocateWal(`${path}-wal`, walBytes));
   // When the checkpointer makes SQLite start the WAL over, the file is cut
-  // back to this size instead of keeping its peak.
+  // back to this size instead of keeping its peak (never below the
+  // preallocated size: those blocks are what commits overwrite).
   const pageSize = Number(db.prepare("PRAGMA page_size").get()!["page_size"]);
-  db.exec(`PRAGMA journal_size_limit = ${WAL_RESTART_FRAMES * pageSize}`);
+  db.exec(
+    `PRAGMA journal_size_limit = ${
+      Math.max(WAL_RESTART_FRAMES * pageSize, walBytes)
+    }`,
+  );
+
+  function logPreallocation(done: WalPreallocation): void {
+    if (done.kind === "filled") {
+      options.log?.info("write-ahead log zero-filled", {
+        fromBytes: done.fromBytes,
+        toBytes: done.toBytes,
+      });
+    } else if (done.kind === "failed") {
+      options.log?.warn(
+        "write-ahead log not zero-filled; commits append to it instead",
+        { error: done.error },
+      );
+    }
+  }
   let open = true;
   const sql = prepareAll(db);
   // Prepared once: `exec` would parse them again on every transaction.

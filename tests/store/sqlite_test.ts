@@ -591,3 +591,40 @@ Deno.test("sqlite store: a failed WAL flush stops its writes until it is opened 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("sqlite store: with a zero-filled WAL, event commits overwrite it in place, and a copy taken as by a crash opens with every committed event", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
+  try {
+    const { keyring } = await testKeyfile();
+    const bytes = 4 * 1024 * 1024;
+    const wal = `${dir}/miranda.db-wal`;
+    const ids = Array.from({ length: 300 }, (_, i) => `e${i}`);
+    {
+      await using store = openSqliteStore(`${dir}/miranda.db`, () => keyring, {
+        walPreallocateBytes: bytes,
+      });
+      assert.equal((await Deno.stat(wal)).size, bytes);
+      await addOrdersTopic(store);
+      for (let i = 0; i < ids.length; i += 30) {
+        await store.events.append(ordersEvents(ids.slice(i, i + 30), T0));
+      }
+      // The commits wrote into the zeroed blocks: the file did not grow.
+      assert.equal((await Deno.stat(wal)).size, bytes);
+      // A crash: the database and its log as they are on disk, no -shm.
+      await Deno.mkdir(`${dir}/crash`);
+      await Deno.copyFile(`${dir}/miranda.db`, `${dir}/crash/miranda.db`);
+      await Deno.copyFile(wal, `${dir}/crash/miranda.db-wal`);
+    }
+    for (const at of [dir, `${dir}/crash`]) {
+      await using store = openSqliteStore(`${at}/miranda.db`, () => keyring, {
+        walPreallocateBytes: bytes,
+      });
+      for (const id of [ids[0]!, ids.at(-1)!]) {
+        assert.equal((await store.events.get(id))?.id, id, `${id} in ${at}`);
+      }
+      assert.equal((await Deno.stat(`${at}/miranda.db-wal`)).size, bytes);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
