@@ -19,6 +19,7 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
+import { say } from "../log.ts";
 import { mountExt4Loop } from "../../tests/support/ext4_loop.ts";
 import { preallocateWal } from "../../store/sqlite/wal_preallocation.ts";
 
@@ -34,8 +35,9 @@ const encoder = new TextEncoder();
 
 /** The writer process: writes and flushes until a call fails; prints `ok <n>` per acknowledged record. */
 function write(path: string, mode: Mode): void {
-  const say = (line: string) =>
+  const emit = (line: string): void => {
     Deno.stdout.writeSync(encoder.encode(`${line}\n`));
+  };
   if (mode === "append" || mode === "overwrite") {
     const file = Deno.openSync(path, { write: true, create: true });
     if (mode === "overwrite") {
@@ -50,9 +52,9 @@ function write(path: string, mode: Mode): void {
         file.writeSync(record);
         file.syncDataSync();
       } catch (error) {
-        return say(`failed ${n} ${error}`);
+        return emit(`failed ${n} ${error}`);
       }
-      say(`ok ${n}`);
+      emit(`ok ${n}`);
     }
   }
   const db = new DatabaseSync(path);
@@ -70,9 +72,9 @@ function write(path: string, mode: Mode): void {
       insert.run(n, new Uint8Array(RECORD));
       wal.syncDataSync();
     } catch (error) {
-      return say(`failed ${n} ${error}`);
+      return emit(`failed ${n} ${error}`);
     }
-    say(`ok ${n}`);
+    emit(`ok ${n}`);
   }
 }
 
@@ -141,14 +143,14 @@ if (Deno.args[0] === "--write") {
       const r = await round(mode);
       if (r.kept < r.acknowledged) {
         lost++;
-        console.log(
+        say(
           `  ${mode} round ${
             i + 1
           }: acknowledged ${r.acknowledged}, on disk ${r.kept}; the writer: ${r.ended}`,
         );
       }
     }
-    console.log(
+    say(
       `${mode}: ${lost} of ${rounds} rounds lost acknowledged writes`,
     );
   }
