@@ -109,6 +109,19 @@ type Row = Record<string, SQLOutputValue>;
 /** SQLite's own checkpoint threshold, on while no checkpointer worker checkpoints. */
 const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 
+function logPreallocation(done: WalPreallocation, log?: Logger): void {
+  if (done.kind === "filled") {
+    log?.info("write-ahead log zero-filled", {
+      fromBytes: done.fromBytes,
+      toBytes: done.toBytes,
+    });
+  } else if (done.kind === "failed") {
+    log?.warn("write-ahead log not zero-filled; commits append to it instead", {
+      error: done.error,
+    });
+  }
+}
+
 /**
  * Opens the SQLite store at `path`; `cipher()` gives the unsealed keyring or
  * throws. WAL checkpoints run in a worker (see `checkpointer.ts`).
@@ -120,7 +133,7 @@ export function openSqliteStore(
     log?: Logger;
     /** Flushes the WAL file (`syncData` unless given; tests gate it). */
     walFlush?: (file: Deno.FsFile) => Promise<void>;
-    /** Zero-fills the WAL to this size before opening (see `wal_preallocation.ts`); 0 by default. */
+    /** Zero-fills the WAL to this size once open, before any commit (see `wal_preallocation.ts`); 0 by default. */
     walPreallocateBytes?: number;
   } = {},
 ): Store {
@@ -129,7 +142,9 @@ export function openSqliteStore(
   // Nothing else writes the log yet (the checkpointer starts with the first
   // commit), so the zeros cannot land on a frame.
   const walBytes = options.walPreallocateBytes ?? 0;
-  if (walBytes > 0) logPreallocation(preallocateWal(`${path}-wal`, walBytes));
+  if (walBytes > 0) {
+    logPreallocation(preallocateWal(`${path}-wal`, walBytes), options.log);
+  }
   // When the checkpointer makes SQLite start the WAL over, the file is cut
   // back to this size instead of keeping its peak (never below the
   // preallocated size: those blocks are what commits overwrite).
@@ -139,20 +154,6 @@ export function openSqliteStore(
       Math.max(WAL_RESTART_FRAMES * pageSize, walBytes)
     }`,
   );
-
-  function logPreallocation(done: WalPreallocation): void {
-    if (done.kind === "filled") {
-      options.log?.info("write-ahead log zero-filled", {
-        fromBytes: done.fromBytes,
-        toBytes: done.toBytes,
-      });
-    } else if (done.kind === "failed") {
-      options.log?.warn(
-        "write-ahead log not zero-filled; commits append to it instead",
-        { error: done.error },
-      );
-    }
-  }
   let open = true;
   const sql = prepareAll(db);
   // Prepared once: `exec` would parse them again on every transaction.
