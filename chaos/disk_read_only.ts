@@ -10,7 +10,7 @@
  * answered 202 must still be delivered. The node must have zero-filled its
  * write-ahead log at start (`walPreallocateBytes`): without it, a commit
  * appended while ext4 aborts its journal could be acknowledged and then
- * lost, about once in 60 quick runs here. Needs root (`losetup`, `mount`);
+ * lost (twice in about 220 quick runs here). Needs root (`losetup`, `mount`);
  * skipped otherwise.
  *
  * @module
