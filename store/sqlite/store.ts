@@ -109,11 +109,16 @@ type Row = Record<string, SQLOutputValue>;
 /** SQLite's own checkpoint threshold, on while no checkpointer worker checkpoints. */
 const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 
-function logPreallocation(done: WalPreallocation, log?: Logger): void {
+function logPreallocation(
+  done: WalPreallocation,
+  ms: number,
+  log?: Logger,
+): void {
   if (done.kind === "filled") {
     log?.info("write-ahead log zero-filled", {
       fromBytes: done.fromBytes,
       toBytes: done.toBytes,
+      ms: Math.round(ms),
     });
   } else if (done.kind === "failed") {
     log?.warn("write-ahead log not zero-filled; commits append to it instead", {
@@ -143,7 +148,9 @@ export function openSqliteStore(
   // commit), so the zeros cannot land on a frame.
   const walBytes = options.walPreallocateBytes ?? 0;
   if (walBytes > 0) {
-    logPreallocation(preallocateWal(`${path}-wal`, walBytes), options.log);
+    const started = performance.now();
+    const done = preallocateWal(`${path}-wal`, walBytes);
+    logPreallocation(done, performance.now() - started, options.log);
   }
   // When the checkpointer makes SQLite start the WAL over, the file is cut
   // back to this size instead of keeping its peak (never below the
