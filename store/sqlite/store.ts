@@ -144,12 +144,19 @@ export function openSqliteStore(
 ): Store {
   const db: DatabaseSync = openSqlite(path);
   // After opening: SQLite deletes a log it finds beside an empty database.
-  // Nothing else writes the log yet (the checkpointer starts with the first
-  // commit), so the zeros cannot land on a frame.
+  // Under the write lock, so that no connection appends frames where the
+  // zeros go (ours commits nothing yet; another process on the same
+  // directory, wrongly started, would wait).
   const walBytes = options.walPreallocateBytes ?? 0;
   if (walBytes > 0) {
     const started = performance.now();
-    const done = preallocateWal(`${path}-wal`, walBytes);
+    db.exec("BEGIN IMMEDIATE");
+    let done: WalPreallocation;
+    try {
+      done = preallocateWal(`${path}-wal`, walBytes);
+    } finally {
+      db.exec("ROLLBACK");
+    }
     logPreallocation(done, performance.now() - started, options.log);
   }
   // When the checkpointer makes SQLite start the WAL over, the file is cut

@@ -19,8 +19,9 @@
  * the file below this size. It deletes the file when its last connection
  * closes cleanly, so this runs at every start; after a crash the file is
  * still there and nothing is written. It must run while no connection
- * writes the log: zeros written past the end of the file while SQLite
- * appends could land on a frame.
+ * can write the log (the store holds SQLite's write lock around it): zeros
+ * written past the end of the file while SQLite appends could land on a
+ * frame.
  *
  * @module
  */

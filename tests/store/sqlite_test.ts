@@ -628,3 +628,62 @@ Deno.test("sqlite store: with a zero-filled WAL, event commits overwrite it in p
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("sqlite store: the WAL is zero-filled under SQLite's write lock — an open waits for another connection's write transaction, whose frames survive", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
+  try {
+    const { keyring } = await testKeyfile();
+    const path = `${dir}/miranda.db`;
+    await openSqliteStore(path, () => keyring).close();
+    // Another process in a write transaction for 800 ms.
+    const writer = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { DatabaseSync } from "node:sqlite";
+        const db = new DatabaseSync(${JSON.stringify(path)});
+        db.exec("BEGIN IMMEDIATE");
+        db.exec("INSERT INTO node_meta (key, value) VALUES ('other', 'writer')");
+        console.log("locked");
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 800);
+        db.exec("COMMIT");
+        console.log("committed " + Date.now());
+        db.close();`,
+      ],
+      stdout: "piped",
+    }).spawn();
+    const lines = writer.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let out = "";
+    while (!out.includes("locked")) out += (await lines.read()).value ?? "";
+    const store = openSqliteStore(path, () => keyring, {
+      walPreallocateBytes: 1024 * 1024,
+    });
+    const openedAt = Date.now();
+    while (!/committed \d+\n/.test(out)) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      out += value;
+    }
+    await writer.status;
+    const committedAt = Number(/committed (\d+)/.exec(out)?.[1]);
+    assert.ok(
+      openedAt >= committedAt,
+      `the store opened at ${openedAt}, before the other commit at ${committedAt}`,
+    );
+    assert.equal((await Deno.stat(`${path}-wal`)).size, 1024 * 1024);
+    const reader = new DatabaseSync(path);
+    assert.equal(
+      reader.prepare("SELECT value FROM node_meta WHERE key = 'other'").get()
+        ?.["value"],
+      "writer",
+    );
+    assert.equal(
+      reader.prepare("PRAGMA integrity_check").get()?.["integrity_check"],
+      "ok",
+    );
+    reader.close();
+    await store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
