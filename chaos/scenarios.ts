@@ -256,10 +256,14 @@ export async function panics(scale: Scale): Promise<AccountingRow> {
   ]);
 }
 
+/** What the disk-full node zero-fills its WAL to: a third of the tmpfs. */
+const DISK_FULL_WAL_BYTES = 16 * 1024 * 1024;
+
 /**
  * A full disk: the data directory on a small tmpfs, filled mid-run with a
  * filler file, then freed. Needs `mount` (root); skipped otherwise.
  */
+
 export async function diskFull(scale: Scale): Promise<AccountingRow> {
   const started = performance.now();
   const root = await Deno.makeTempDir({ prefix: "miranda-chaos-disk-" });
@@ -283,7 +287,14 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
   const filler = `${root}/filler`;
   try {
     await using sink = startSink();
-    await using node = await ChaosNode.start({ root });
+    // The default 80 MiB WAL fill does not fit this tmpfs; 16 MiB does, and
+    // a node whose log was filled is what a full disk meets in production
+    // (commits go on into the filled log until it must grow).
+    await using node = await ChaosNode.start({
+      root,
+      args: ["--wal-preallocate-bytes", String(DISK_FULL_WAL_BYTES)],
+    });
+    const walBytes = (await Deno.stat(`${node.dataDir}/miranda.db-wal`)).size;
     await node.createTopic("disk");
     await node.subscribe({
       topic: "disk",
@@ -364,7 +375,9 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
       "disk full (tmpfs 48 MiB, filled 3 s)",
       [result],
       (performance.now() - started) / 1000,
-      `drained ${drained}; accepted while full ${acceptedWhileFull}; refused while full ${
+      `WAL zero-filled to ${
+        (walBytes / 1024 / 1024).toFixed(0)
+      } MiB; drained ${drained}; accepted while full ${acceptedWhileFull}; refused while full ${
         JSON.stringify(Object.fromEntries(refusedWhileFull))
       }; process up while full ${alive}, actor panics ${panics}; /readyz while full ${
         JSON.stringify(Object.fromEntries(readyWhileFull))
@@ -373,6 +386,8 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
       }`,
     );
     return expecting(row, [
+      walBytes < DISK_FULL_WAL_BYTES &&
+      `the WAL was ${walBytes} bytes at start, not zero-filled`,
       unavailable === undefined &&
       "no publish was answered 503 store_unavailable while the disk was full",
       !alive && "the node ended while the disk was full",
