@@ -9,8 +9,8 @@
  * aborts can report success for an append whose new blocks the abort
  * drops. The store zero-fills its write-ahead log so that commits overwrite
  * blocks instead of appending (`store/sqlite/wal_preallocation.ts`). With
- * `WAL_BYTES` set to 0 (no zero-fill) two of three runs of eight rounds
- * failed here, each losing one acknowledged event
+ * `WAL_BYTES` set to 0 (no zero-fill) five of five runs failed here, each
+ * losing one acknowledged event; with it, none of twelve
  * (`bench/probes/ext4_abort_appends.ts` measures both ways at length).
  */
 
