@@ -7,7 +7,7 @@
  * checkpoint is off. Past `WAL_RESTART_FRAMES` the worker also makes SQLite
  * start the WAL over, which steady writes would otherwise never let it do
  * (see `checkpoint_worker.ts`), and the store cuts the file back to that
- * size.
+ * size or to its zero-filled size if larger (`wal_preallocation.ts`).
  *
  * The worker is started by the first write and retired, after one last
  * checkpoint, once nothing has been written for {@linkcode CHECKPOINT_IDLE_MS}
