@@ -52,6 +52,7 @@ import { recordAudit } from "../store/audit.ts";
 import type { Store } from "../store/mod.ts";
 import { reencryptAll } from "../store/reencrypt.ts";
 import { openSqliteStore } from "../store/sqlite/store.ts";
+import { registerWalMetrics } from "../store/sqlite/wal_metrics.ts";
 import { dataDirLayout, isInitialised } from "./data_dir.ts";
 import { externalVerifiers } from "./external_issuers.ts";
 import { SecretCache } from "./secret_cache.ts";
@@ -130,6 +131,7 @@ export async function startNode(
     log,
     walPreallocateBytes: config.walPreallocateBytes,
   });
+  registerWalMetrics(registry, `${layout.database}-wal`);
   const tokenKeys = new TokenKeys(store.secrets, {
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
