@@ -35,6 +35,7 @@ async function round(): Promise<string | null> {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    const errors = new Response(appender.stderr).text();
     const reader = appender.stdout.pipeThrough(new TextDecoderStream())
       .getReader();
     let out = "";
@@ -52,16 +53,19 @@ async function round(): Promise<string | null> {
       out += value;
     }
     clearTimeout(killer);
-    await appender.stderr.cancel();
     await appender.status;
     const acknowledged = [...out.matchAll(/^ok (e\d+)$/gm)].map((m) => m[1]!);
-    assert.ok(acknowledged.length > 0, `no append was acknowledged:\n${out}`);
+    assert.ok(
+      acknowledged.length > 0,
+      `no append was acknowledged:\n${out}\n${await errors}`,
+    );
     await fs.repair();
     const db = new DatabaseSync(path);
     const stored = new Set(
       db.prepare("SELECT id FROM events").all().map((r) => String(r["id"])),
     );
     db.close();
+    await errors;
     const lost = acknowledged.filter((id) => !stored.has(id));
     assert.deepEqual(
       lost,
