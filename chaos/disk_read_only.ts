@@ -66,7 +66,7 @@ export async function diskReadOnly(scale: Scale): Promise<AccountingRow> {
     await using node = await ChaosNode.start({ root });
     // Commits overwrite the zero-filled log: none of them appends, which a
     // journal abort could drop after its flush said it succeeded.
-    const walBytes = (await Deno.stat(`${node.dataDir}/miranda.db-wal`)).size;
+    const walBytes = await node.walBytes();
     await node.createTopic("ro");
     // Two subscribers: one up throughout, one refusing every delivery until
     // the node has been restarted on the checked file system — everything

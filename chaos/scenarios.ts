@@ -263,7 +263,6 @@ const DISK_FULL_WAL_BYTES = 16 * 1024 * 1024;
  * A full disk: the data directory on a small tmpfs, filled mid-run with a
  * filler file, then freed. Needs `mount` (root); skipped otherwise.
  */
-
 export async function diskFull(scale: Scale): Promise<AccountingRow> {
   const started = performance.now();
   const root = await Deno.makeTempDir({ prefix: "miranda-chaos-disk-" });
@@ -294,7 +293,7 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
       root,
       args: ["--wal-preallocate-bytes", String(DISK_FULL_WAL_BYTES)],
     });
-    const walBytes = (await Deno.stat(`${node.dataDir}/miranda.db-wal`)).size;
+    const walBytes = await node.walBytes();
     await node.createTopic("disk");
     await node.subscribe({
       topic: "disk",

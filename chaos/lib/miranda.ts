@@ -198,6 +198,11 @@ export class ChaosNode implements AsyncDisposable {
     return String(answer.body["id"]);
   }
 
+  /** The store's write-ahead log file size, in bytes (filled to `walPreallocateBytes` at start). */
+  async walBytes(): Promise<number> {
+    return (await Deno.stat(`${this.dataDir}/miranda.db-wal`)).size;
+  }
+
   /** The Prometheus text of `/metrics`. */
   async metrics(): Promise<string> {
     const answer = await request(`${this.url}/metrics`);
