@@ -71,8 +71,26 @@ export interface PipelineStores {
   deliveries: DeliveryStore;
 }
 
-/** Runs a function in one write transaction, rolling back when it throws. */
-export type Transaction = <T>(fn: () => T) => T;
+/**
+ * Runs a function in one write transaction, rolling back when it throws;
+ * `walBytes` is about how much it may write to the WAL, when it may write
+ * more than a few pages (see `wal_reserve.ts`).
+ */
+export type Transaction = <T>(fn: () => T, walBytes?: number) => T;
+
+/** WAL pages an event's row and its index entries take, beside its payload. */
+const PAGES_PER_EVENT = 4;
+const PAGE_BYTES = 4096;
+
+/** About how many WAL bytes inserting events with these payloads writes. */
+function walBytesOf(payloads: readonly Uint8Array[]): number {
+  let bytes = 0;
+  for (const payload of payloads) {
+    bytes += payload.byteLength + PAGES_PER_EVENT * PAGE_BYTES;
+  }
+  // Overflow pages hold a little less than a page each; frames carry headers.
+  return Math.ceil(bytes * 1.1);
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -404,10 +422,10 @@ export function pipelineStores(
    * off the JavaScript thread and is shared by concurrent commits — what
    * `synchronous=FULL` does at commit, without stopping the event loop.
    */
-  function commitUnflushed<T>(fn: () => T): T {
+  function commitUnflushed<T>(fn: () => T, walBytes?: number): T {
     sql.syncNormal.run();
     try {
-      return transaction(fn);
+      return transaction(fn, walBytes);
     } finally {
       sql.syncFull.run();
     }
@@ -464,8 +482,7 @@ export function pipelineStores(
                 sealed.ciphertexts[i]!,
               ).lastInsertRowid,
             )
-          )
-        );
+          ), walBytesOf(sealed.ciphertexts));
       } finally {
         done.resolve();
       }

@@ -40,6 +40,11 @@ import { WalSync } from "./wal_sync.ts";
 import { preallocateWal, type WalPreallocation } from "./wal_preallocation.ts";
 import { WriteHealth } from "./write_health.ts";
 import { startCheckpointer, WAL_RESTART_FRAMES } from "./checkpointer.ts";
+import {
+  WAL_HEADROOM_BYTES,
+  WAL_STEP_BYTES,
+  WalReserve,
+} from "./wal_reserve.ts";
 import type { Logger } from "../../observability/logger.ts";
 import {
   EVENT_KIND,
@@ -196,14 +201,32 @@ export function openSqliteStore(
   const totalChanges = db.prepare("SELECT total_changes() AS n");
   const changes = () => Number(totalChanges.get()!["n"]);
 
-  /** Runs `fn` in a write transaction, rolling back when it throws. */
-  function transaction<T>(fn: () => T): T {
+  // Zero-filled room ahead of the log's end, kept while the store writes;
+  // a small fill (a small disk) keeps a small reserve.
+  const reserve = walBytes > 0
+    ? new WalReserve(path, {
+      headroomBytes: Math.min(WAL_HEADROOM_BYTES, Math.floor(walBytes / 4)),
+      stepBytes: Math.max(
+        1024 * 1024,
+        Math.min(WAL_STEP_BYTES, Math.floor(walBytes / 4)),
+      ),
+      ...(options.log ? { log: options.log } : {}),
+    })
+    : null;
+
+  /**
+   * Runs `fn` in a write transaction, rolling back when it throws;
+   * `writeBytes` is about how much it may write to the log, if much.
+   */
+  function transaction<T>(fn: () => T, writeBytes?: number): T {
     // After a failed WAL flush nothing more may be appended (`wal_sync.ts`).
     if (walSync.failed !== null) throw walSync.failed;
     // A commit that changed no row (a retention sweep with nothing to
     // remove, say) starts no checkpointer worker.
     const before = checkpointer.running ? -1 : changes();
     begin.run();
+    // Under the write lock: no frame is written while zeros are.
+    reserve?.ensure(writeBytes);
     try {
       const result = fn();
       commit.run();
@@ -586,6 +609,7 @@ export function openSqliteStore(
         open = false;
         writes.close();
         await walSync.close();
+        reserve?.close();
         await checkpointer.close();
         db.close();
       }

@@ -1,8 +1,9 @@
 /**
  * The write-ahead log's size as a Prometheus gauge, read from the file at
  * each scrape: it stays at `walPreallocateBytes` while commits overwrite the
- * zero-filled log, and is above it while checkpoints lag and commits append
- * (`wal_preallocation.ts` says why that matters).
+ * zero-filled log, and is above it while checkpoints lag and the store
+ * extends the log with zeros ahead of its last frame (`wal_reserve.ts`; a
+ * size that keeps rising means checkpoints cannot keep up).
  *
  * @module
  */
@@ -14,7 +15,7 @@ export function registerWalMetrics(registry: Registry, walPath: string): void {
   new Gauge({
     name: "miranda_store_wal_bytes",
     help:
-      "Size of the embedded store's write-ahead log file; above walPreallocateBytes, commits append to it",
+      "Size of the embedded store's write-ahead log file; above walPreallocateBytes while checkpoints lag (the store extends it with zeros ahead of its last frame)",
     registers: [registry],
     collect() {
       try {
