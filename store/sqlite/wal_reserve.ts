@@ -39,6 +39,10 @@ const WAL_HEADER_BYTES = 32;
 /** Each frame's header, before its page. */
 const FRAME_HEADER_BYTES = 24;
 
+/** The two copies of the WAL-index header at the start of the `-shm` file. */
+const WAL_INDEX_HEADERS_BYTES = 96;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Where SQLite writes its next frame, as the WAL-index header says. */
 export interface WalEnd {
   /** Frames in the log (`mxFrame`). */
@@ -53,8 +57,10 @@ export interface WalEnd {
  * is not initialised or cannot be read. The two copies of the header must
  * agree, as SQLite itself requires.
  */
-export function readWalEnd(shm: Deno.FsFile): WalEnd | null {
-  const header = new Uint8Array(96);
+export function readWalEnd(
+  shm: Deno.FsFile,
+  header: Uint8Array = new Uint8Array(WAL_INDEX_HEADERS_BYTES),
+): WalEnd | null {
   shm.seekSync(0, Deno.SeekMode.Start);
   let read = 0;
   while (read < header.length) {
@@ -62,18 +68,18 @@ export function readWalEnd(shm: Deno.FsFile): WalEnd | null {
     if (n === null || n === 0) return null;
     read += n;
   }
-  for (let i = 0; i < 48; i++) {
-    if (header[i] !== header[i + 48]) return null;
+  const half = WAL_INDEX_HEADERS_BYTES / 2;
+  for (let i = 0; i < half; i++) {
+    if (header[i] !== header[i + half]) return null;
   }
   // Native byte order (SQLite's wal-index is never moved between machines).
-  const view = new DataView(header.buffer);
-  const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  const view = new DataView(header.buffer, header.byteOffset, header.length);
   const isInit = header[12];
   if (isInit !== 1) return null;
-  const rawPageSize = view.getUint16(14, littleEndian);
+  const rawPageSize = view.getUint16(14, LITTLE_ENDIAN);
   const pageSize = rawPageSize === 1 ? 65_536 : rawPageSize;
   if (pageSize < 512) return null;
-  const frames = view.getUint32(16, littleEndian);
+  const frames = view.getUint32(16, LITTLE_ENDIAN);
   return {
     frames,
     pageSize,
@@ -103,6 +109,7 @@ export class WalReserve {
   #lastFrames = 0;
   #retryAt = -Infinity;
   #failing = false;
+  #header = new Uint8Array(WAL_INDEX_HEADERS_BYTES);
 
   /** `dbPath` is the database file; the log and index are beside it. */
   constructor(
@@ -134,7 +141,7 @@ export class WalReserve {
         read: true,
         write: true,
       });
-      end = readWalEnd(this.#shm);
+      end = readWalEnd(this.#shm, this.#header);
       if (end === null) return { kind: "unknown" };
       // SQLite started the log over, and may have cut the file back to
       // `journal_size_limit`: read its size again.
