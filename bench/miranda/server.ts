@@ -250,6 +250,33 @@ export async function createSubscription(
   return id;
 }
 
+/**
+ * Starts a loopback sink that answers every delivery 204 and subscribes it
+ * to `topic` (unordered, 64 in flight); `onDelivery` hears each arrival.
+ * Disposing the result stops the sink.
+ */
+export async function subscribeLoopbackSink(
+  m: Miranda,
+  topic: string,
+  onDelivery: () => void = () => {},
+): Promise<Deno.HttpServer> {
+  const sink = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+    async (request) => {
+      await request.arrayBuffer();
+      onDelivery();
+      return new Response(null, { status: 204 });
+    },
+  );
+  await createSubscription(m, {
+    topic,
+    url: `http://127.0.0.1:${sink.addr.port}/in`,
+    ordered: false,
+    maxInFlight: 64,
+  });
+  return sink;
+}
+
 /** Pauses or resumes a subscription. */
 export async function setPaused(
   m: Miranda,

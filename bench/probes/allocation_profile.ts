@@ -18,9 +18,9 @@
 
 import { say } from "../log.ts";
 import {
-  createSubscription,
   createTopic,
   startMiranda,
+  subscribeLoopbackSink,
 } from "../miranda/server.ts";
 import { sleep } from "../procs.ts";
 
@@ -46,19 +46,7 @@ if (inspect === null) {
 const inspectPort = Number(inspect[1]);
 await using m = await startMiranda();
 await createTopic(m, "allocations", "persisted");
-await using sink = Deno.serve(
-  { port: 0, hostname: "127.0.0.1", onListen: () => {} },
-  async (request) => {
-    await request.arrayBuffer();
-    return new Response(null, { status: 204 });
-  },
-);
-await createSubscription(m, {
-  topic: "allocations",
-  url: `http://127.0.0.1:${sink.addr.port}/in`,
-  ordered: false,
-  maxInFlight: 64,
-});
+await using _sink = await subscribeLoopbackSink(m, "allocations");
 const publish = async (body: string) => {
   const response = await fetch(`${m.url}/topics/allocations`, {
     method: "POST",

@@ -21,9 +21,9 @@
 
 import { say } from "../log.ts";
 import {
-  createSubscription,
   createTopic,
   startMiranda,
+  subscribeLoopbackSink,
 } from "../miranda/server.ts";
 import { sleep } from "../procs.ts";
 import { percentile } from "../stats.ts";
@@ -37,19 +37,7 @@ if (ack !== "persisted" && ack !== "received") {
 }
 await using m = await startMiranda();
 await createTopic(m, "latency-probe", ack);
-await using sink = Deno.serve(
-  { port: 0, hostname: "127.0.0.1", onListen: () => {} },
-  async (request) => {
-    await request.arrayBuffer();
-    return new Response(null, { status: 204 });
-  },
-);
-await createSubscription(m, {
-  topic: "latency-probe",
-  url: `http://127.0.0.1:${sink.addr.port}/in`,
-  ordered: false,
-  maxInFlight: 64,
-});
+await using _sink = await subscribeLoopbackSink(m, "latency-probe");
 
 const scrape = async () =>
   await (await fetch(`${m.url}/metrics`, {

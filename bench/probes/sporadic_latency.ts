@@ -14,9 +14,9 @@
 
 import { say } from "../log.ts";
 import {
-  createSubscription,
   createTopic,
   startMiranda,
+  subscribeLoopbackSink,
 } from "../miranda/server.ts";
 import { sleep } from "../procs.ts";
 
@@ -26,20 +26,11 @@ const GAP_SECONDS = Number(Deno.args[1] ?? 12);
 await using m = await startMiranda();
 await createTopic(m, "sporadic", "persisted");
 let arrived = Promise.withResolvers<number>();
-await using sink = Deno.serve(
-  { port: 0, hostname: "127.0.0.1", onListen: () => {} },
-  async (request) => {
-    await request.arrayBuffer();
-    arrived.resolve(performance.now());
-    return new Response(null, { status: 204 });
-  },
+await using _sink = await subscribeLoopbackSink(
+  m,
+  "sporadic",
+  () => arrived.resolve(performance.now()),
 );
-await createSubscription(m, {
-  topic: "sporadic",
-  url: `http://127.0.0.1:${sink.addr.port}/in`,
-  ordered: false,
-  maxInFlight: 64,
-});
 
 async function publishOne(): Promise<{ accepted: number; delivered: number }> {
   arrived = Promise.withResolvers<number>();
