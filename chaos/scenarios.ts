@@ -357,7 +357,7 @@ export async function diskFull(scale: Scale): Promise<AccountingRow> {
     const drained = await drain(sink, ["/hook/disk"], accepted, 60_000);
     const result = account(accepted, sink.hook("/hook/disk").accepted);
     const errors = node.allLogs().split("\n").filter((l) =>
-      /"level":"error"|Could not record/.test(l)
+      /"level":"error"|Could not record|log could not be extended/.test(l)
     );
     const kinds = new Map<string, number>();
     for (const line of errors) {
