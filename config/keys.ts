@@ -350,7 +350,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     type: { kind: "integer", min: 0, max: 1024 * 1024 * 1024 },
     default: 80 * 1024 * 1024,
     doc:
-      "The embedded store's write-ahead log is zero-filled to this size at start, so that commits overwrite blocks already on disk instead of appending (an ext4 journal abort can drop an append whose flush said it succeeded); 0 turns it off",
+      "The embedded store's write-ahead log is zero-filled to this size at start, so that commits overwrite blocks already on disk instead of appending (an ext4 journal abort can drop an append whose flush said it succeeded); when the log grows past it, zero-filled room (a quarter of this, at most 8 MiB) is kept ahead of its last frame; 0 turns both off",
   }),
   spec({
     key: "probeInitialMs",
