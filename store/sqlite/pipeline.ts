@@ -82,6 +82,11 @@ export type Transaction = <T>(fn: () => T, walBytes?: number) => T;
 const PAGES_PER_EVENT = 4;
 const PAGE_BYTES = 4096;
 
+/** Events one retention step removes at most (see `events.expire`). */
+export const EXPIRE_STEP_EVENTS = 2_000;
+/** About how much of the WAL such a step may write, for `wal_reserve.ts`. */
+const EXPIRE_STEP_WAL_BYTES = 8 * 1024 * 1024;
+
 /** About how many WAL bytes inserting events with these payloads writes. */
 function walBytesOf(payloads: readonly Uint8Array[]): number {
   let bytes = 0;
@@ -536,27 +541,67 @@ export function pipelineStores(
         seqs.length === 0 ? [] : sql.eventsBySeq.all(JSON.stringify(seqs)),
       ),
     lastSeq: (topicId) => settle(() => lastSeq(topicId)),
-    expire: (topicId, before) =>
-      settle(() =>
-        transaction(() => {
-          const expiredUndelivered = Number(
-            sql.expireUndelivered.run(topicId, before, Date.now()).changes,
+    async expire(topicId, before) {
+      let removed = 0;
+      let expiredUndelivered = 0;
+      // In steps of at most a few thousand events, the oldest first, with
+      // the event loop served between them: one transaction for a long
+      // backlog (a minute of a busy topic) held the node's thread for
+      // seconds and wrote hundreds of MiB of log in one commit.
+      for (;;) {
+        const boundary = sql.expireBoundary.get(
+          topicId,
+          before,
+          EXPIRE_STEP_EVENTS,
+        );
+        let cutoff = boundary === undefined
+          ? before
+          : Number(boundary["received_at"]);
+        let step = transaction(
+          () => expireBefore(topicId, cutoff),
+          EXPIRE_STEP_WAL_BYTES,
+        );
+        if (boundary !== undefined && step.removed === 0) {
+          // More than a step shares the oldest millisecond: it goes whole.
+          cutoff = Math.min(cutoff + 1, before);
+          step = transaction(
+            () => expireBefore(topicId, cutoff),
+            EXPIRE_STEP_WAL_BYTES,
           );
-          sql.deleteExpiredDeliveries.run(topicId, before);
-          const removed = Number(
-            sql.deleteExpiredEvents.run(topicId, before).changes,
-          );
-          // Nothing removed, nothing became done: no cursor can move (a
-          // sweep of a quiet node then walks none of its subscriptions).
-          if (removed > 0 || expiredUndelivered > 0) {
-            for (const row of sql.subscriptionIdsOfTopic.all(topicId)) {
-              advance(text(row["id"]));
-            }
-          }
-          return { removed, expiredUndelivered };
-        })
-      ),
+        }
+        removed += step.removed;
+        expiredUndelivered += step.expiredUndelivered;
+        if (boundary === undefined) break;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      return { removed, expiredUndelivered };
+    },
   };
+
+  /**
+   * Removes the topic's events received before `before` in the open
+   * transaction; undelivered ones become `expired` failed rows.
+   */
+  function expireBefore(
+    topicId: string,
+    before: number,
+  ): { removed: number; expiredUndelivered: number } {
+    const expiredUndelivered = Number(
+      sql.expireUndelivered.run(topicId, before, Date.now()).changes,
+    );
+    sql.deleteExpiredDeliveries.run(topicId, before);
+    const removed = Number(
+      sql.deleteExpiredEvents.run(topicId, before).changes,
+    );
+    // Nothing removed, nothing became done: no cursor can move (a sweep of
+    // a quiet node then walks none of its subscriptions).
+    if (removed > 0 || expiredUndelivered > 0) {
+      for (const row of sql.subscriptionIdsOfTopic.all(topicId)) {
+        advance(text(row["id"]));
+      }
+    }
+    return { removed, expiredUndelivered };
+  }
 
   const deliveries: DeliveryStore = {
     position: (subscriptionId) =>
@@ -744,6 +789,10 @@ function preparePipeline(db: DatabaseSync) {
     ),
     deleteExpiredEvents: p(
       "DELETE FROM events WHERE topic_id = ? AND received_at < ?",
+    ),
+    // The receipt time of the event just past the oldest `?3` that expire.
+    expireBoundary: p(
+      "SELECT received_at FROM events WHERE topic_id = ?1 AND received_at < ?2 ORDER BY received_at LIMIT 1 OFFSET CAST(?3 AS INTEGER)",
     ),
 
     insertPosition: p(

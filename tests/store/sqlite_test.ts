@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { SQLITE_MIGRATIONS } from "../../store/sqlite/migrations.ts";
 import { openSqliteStore } from "../../store/sqlite/store.ts";
+import { EXPIRE_STEP_EVENTS } from "../../store/sqlite/pipeline.ts";
 import type { Cipher, NewEvent, Store } from "../../store/mod.ts";
 import { type Keyring, SealedError } from "../../security/envelope.ts";
 import { testKeyfile } from "../support/keys.ts";
@@ -683,6 +684,80 @@ Deno.test("sqlite store: the WAL is zero-filled under SQLite's write lock — an
     );
     reader.close();
     await store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sqlite store: a retention sweep of a long backlog removes it in steps, serving the event loop between them, and a millisecond holding more than a step goes whole", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
+  try {
+    const { keyring } = await testKeyfile();
+    await using store = openSqliteStore(`${dir}/miranda.db`, () => keyring);
+    await addOrdersTopic(store);
+    const time = { actor: "root", requestId: "r1", time: T0 };
+    await store.subscriptions.create(
+      {
+        id: "s1",
+        topicId: "t1",
+        owner: "root",
+        url: "https://subscriber.example/in",
+        livenessUrl: "https://subscriber.example/health",
+        ordered: false,
+        maxInFlight: 8,
+        failurePolicy: { mode: "retry", maxAttempts: 5 },
+        record: "async",
+        timeoutMs: 1_000,
+        headers: {},
+        paused: null,
+        privateAllowed: false,
+        createdAt: T0,
+        version: 1,
+      },
+      { current: "whsec_Y3VycmVudA==", previous: null },
+      time,
+    );
+    const start = Date.parse(T0);
+    // Two and a half steps, ten events a millisecond, then one millisecond
+    // holding more than a step, then a young event.
+    const spread = Math.floor(EXPIRE_STEP_EVENTS * 2.5);
+    const crowd = EXPIRE_STEP_EVENTS + 300;
+    const ids = Array.from({ length: spread + crowd + 1 }, (_, i) => `x${i}`);
+    const events = ordersEvents(ids, T0).map((event, i) => ({
+      ...event,
+      receivedAt: i < spread
+        ? start + Math.floor(i / 10)
+        : i < spread + crowd
+        ? start + spread
+        : start + 10 * spread,
+    }));
+    for (let i = 0; i < events.length; i += 500) {
+      await store.events.append(events.slice(i, i + 500));
+    }
+    // Timer turns while the sweep runs: none if it held the thread throughout.
+    let turns = 0;
+    let ticking = true;
+    const tick = () => {
+      if (!ticking) return;
+      turns++;
+      setTimeout(tick, 0);
+    };
+    setTimeout(tick, 0);
+    const result = await store.events.expire("t1", start + 5 * spread);
+    ticking = false;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(result, {
+      removed: spread + crowd,
+      expiredUndelivered: spread + crowd,
+    });
+    assert.ok(turns >= 3, `${turns} timer turns during the sweep`);
+    assert.equal(await store.events.get(ids[0]!), null);
+    assert.equal(await store.events.get(ids[spread + crowd - 1]!), null);
+    assert.equal((await store.events.get(ids.at(-1)!))?.id, ids.at(-1));
+    assert.equal(await store.deliveries.backlog("s1"), 1);
+    const failed = await store.deliveries.listFailed("s1", 0, 100_000);
+    assert.equal(failed.length, spread + crowd);
+    assert.ok(failed.every((f) => f.reason === "expired"));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
