@@ -54,7 +54,8 @@ export function topicRecord(
   };
 }
 
-function subscriptionRecord(
+/** A subscription record with test defaults, `fields` overriding them. */
+export function subscriptionRecord(
   id: string,
   topicId: string,
   fields: Partial<SubscriptionRecord> = {},

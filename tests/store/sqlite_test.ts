@@ -3,12 +3,17 @@ import { DatabaseSync } from "node:sqlite";
 import { SQLITE_MIGRATIONS } from "../../store/sqlite/migrations.ts";
 import { openSqliteStore } from "../../store/sqlite/store.ts";
 import { EXPIRE_STEP_EVENTS } from "../../store/sqlite/pipeline.ts";
-import type { Cipher, NewEvent, Store } from "../../store/mod.ts";
+import type {
+  Cipher,
+  NewEvent,
+  Store,
+  SubscriptionRecord,
+} from "../../store/mod.ts";
 import { type Keyring, SealedError } from "../../security/envelope.ts";
 import { testKeyfile } from "../support/keys.ts";
 import { listFiles, marker, scanForMarkers } from "../support/marker_scan.ts";
 import { storeContract } from "./contract.ts";
-import { topicRecord } from "./pipeline_contract.ts";
+import { subscriptionRecord, topicRecord } from "./pipeline_contract.ts";
 
 storeContract("sqlite", async (cipher) => {
   const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
@@ -300,6 +305,24 @@ async function addOrdersTopic(store: Store): Promise<void> {
   );
 }
 
+/** Subscribes "s1" (unordered, 8 in flight) to the orders topic. */
+async function addOrdersSubscription(
+  store: Store,
+  fields: Pick<SubscriptionRecord, "failurePolicy">,
+): Promise<void> {
+  await store.subscriptions.create(
+    subscriptionRecord("s1", "t1", {
+      owner: "root",
+      ordered: false,
+      maxInFlight: 8,
+      timeoutMs: 1_000,
+      ...fields,
+    }),
+    { current: "whsec_Y3VycmVudA==", previous: null },
+    { actor: "root", requestId: "r1", time: T0 },
+  );
+}
+
 Deno.test("sqlite store: event batches, deliveries and dead letters are answered only after a WAL flush that leaves the event loop free", async () => {
   const dir = await Deno.makeTempDir({ prefix: "miranda-store-" });
   try {
@@ -313,29 +336,10 @@ Deno.test("sqlite store: event batches, deliveries and dead letters are answered
       },
     });
     const time = T0;
-    const change = { actor: "root", requestId: "r1", time };
     await addOrdersTopic(store);
-    await store.subscriptions.create(
-      {
-        id: "s1",
-        topicId: "t1",
-        owner: "root",
-        url: "https://subscriber.example/in",
-        livenessUrl: "https://subscriber.example/health",
-        ordered: false,
-        maxInFlight: 8,
-        failurePolicy: { mode: "deadLetter", maxAttempts: 1 },
-        record: "async",
-        timeoutMs: 1_000,
-        headers: {},
-        paused: null,
-        privateAllowed: false,
-        createdAt: time,
-        version: 1,
-      },
-      { current: "whsec_Y3VycmVudA==", previous: null },
-      change,
-    );
+    await addOrdersSubscription(store, {
+      failurePolicy: { mode: "deadLetter", maxAttempts: 1 },
+    });
     assert.equal(gates.length, 0, "topics and subscriptions commit with FULL");
 
     /** Resolves `pending` behind the next gate: pending until it opens. */
@@ -695,28 +699,9 @@ Deno.test("sqlite store: a retention sweep of a long backlog removes it in steps
     const { keyring } = await testKeyfile();
     await using store = openSqliteStore(`${dir}/miranda.db`, () => keyring);
     await addOrdersTopic(store);
-    const time = { actor: "root", requestId: "r1", time: T0 };
-    await store.subscriptions.create(
-      {
-        id: "s1",
-        topicId: "t1",
-        owner: "root",
-        url: "https://subscriber.example/in",
-        livenessUrl: "https://subscriber.example/health",
-        ordered: false,
-        maxInFlight: 8,
-        failurePolicy: { mode: "retry", maxAttempts: 5 },
-        record: "async",
-        timeoutMs: 1_000,
-        headers: {},
-        paused: null,
-        privateAllowed: false,
-        createdAt: T0,
-        version: 1,
-      },
-      { current: "whsec_Y3VycmVudA==", previous: null },
-      time,
-    );
+    await addOrdersSubscription(store, {
+      failurePolicy: { mode: "retry", maxAttempts: 5 },
+    });
     const start = Date.parse(T0);
     // Two and a half steps, ten events a millisecond, then one millisecond
     // holding more than a step, then a young event.
