@@ -40,11 +40,7 @@ import { WalSync } from "./wal_sync.ts";
 import { preallocateWal, type WalPreallocation } from "./wal_preallocation.ts";
 import { WriteHealth } from "./write_health.ts";
 import { startCheckpointer, WAL_RESTART_FRAMES } from "./checkpointer.ts";
-import {
-  WAL_HEADROOM_BYTES,
-  WAL_STEP_BYTES,
-  WalReserve,
-} from "./wal_reserve.ts";
+import { reserveSizes, WalReserve } from "./wal_reserve.ts";
 import type { Logger } from "../../observability/logger.ts";
 import {
   EVENT_KIND,
@@ -201,15 +197,10 @@ export function openSqliteStore(
   const totalChanges = db.prepare("SELECT total_changes() AS n");
   const changes = () => Number(totalChanges.get()!["n"]);
 
-  // Zero-filled room ahead of the log's end, kept while the store writes;
-  // a small fill (a small disk) keeps a small reserve.
+  // Zero-filled room ahead of the log's end, kept while the store writes.
   const reserve = walBytes > 0
     ? new WalReserve(path, {
-      headroomBytes: Math.min(WAL_HEADROOM_BYTES, Math.floor(walBytes / 4)),
-      stepBytes: Math.max(
-        1024 * 1024,
-        Math.min(WAL_STEP_BYTES, Math.floor(walBytes / 4)),
-      ),
+      ...reserveSizes(walBytes),
       ...(options.log ? { log: options.log } : {}),
     })
     : null;

@@ -72,14 +72,7 @@ export function preallocateWal(
     return { kind: "already", bytes: fromBytes };
   }
   try {
-    const zeros = new Uint8Array(CHUNK_BYTES);
-    file.seekSync(fromBytes, Deno.SeekMode.Start);
-    for (let at = fromBytes; at < bytes;) {
-      at += file.writeSync(
-        zeros.subarray(0, Math.min(CHUNK_BYTES, bytes - at)),
-      );
-    }
-    file.syncDataSync();
+    writeZeros(file, fromBytes, bytes);
     syncDirectorySync(parentOf(walPath));
     file.close();
     return { kind: "filled", fromBytes, toBytes: bytes };
@@ -95,6 +88,20 @@ export function preallocateWal(
     } catch { /* the error below says what went wrong */ }
     return { kind: "failed", error };
   }
+}
+
+/**
+ * Writes zeros over `[from, to)` of `file` (real zeros, not a sparse hole:
+ * the blocks get allocated) and flushes its data. Throws what the writes
+ * or the flush throw (no space, say), leaving the caller to cut it back.
+ */
+export function writeZeros(file: Deno.FsFile, from: number, to: number): void {
+  const zeros = new Uint8Array(CHUNK_BYTES);
+  file.seekSync(from, Deno.SeekMode.Start);
+  for (let at = from; at < to;) {
+    at += file.writeSync(zeros.subarray(0, Math.min(CHUNK_BYTES, to - at)));
+  }
+  file.syncDataSync();
 }
 
 function parentOf(path: string): string {

@@ -24,16 +24,32 @@
  */
 
 import type { Logger } from "../../observability/logger.ts";
+import { writeZeros } from "./wal_preallocation.ts";
 
-/** Room kept beyond what a transaction says it may write, by default: 8 MiB. */
-export const WAL_HEADROOM_BYTES = 8 * 1024 * 1024;
-/** An extension adds at least this much, by default: 8 MiB. */
-export const WAL_STEP_BYTES = 8 * 1024 * 1024;
+const MiB = 1024 * 1024;
+/** Room kept beyond what a transaction says it may write, at most. */
+const MAX_HEADROOM_BYTES = 8 * MiB;
+/** What an extension adds at least, and at most when nothing needs more. */
+const MIN_STEP_BYTES = MiB;
+const MAX_STEP_BYTES = 8 * MiB;
+
+/**
+ * The headroom and step for a log zero-filled to `fillBytes` at start: a
+ * quarter of it, at most 8 MiB (a small fill on a small disk keeps a small
+ * reserve), and a step of at least 1 MiB.
+ */
+export function reserveSizes(
+  fillBytes: number,
+): { headroomBytes: number; stepBytes: number } {
+  const quarter = Math.floor(fillBytes / 4);
+  return {
+    headroomBytes: Math.min(MAX_HEADROOM_BYTES, quarter),
+    stepBytes: Math.max(MIN_STEP_BYTES, Math.min(MAX_STEP_BYTES, quarter)),
+  };
+}
 
 /** After a failed extension, how long before trying again, in ms. */
 const RETRY_AFTER_MS = 1_000;
-/** Zeros are written in chunks of this many bytes. */
-const CHUNK_BYTES = 1024 * 1024;
 /** The WAL file's header, before the first frame. */
 const WAL_HEADER_BYTES = 32;
 /** Each frame's header, before its page. */
@@ -111,19 +127,22 @@ export class WalReserve {
   #failing = false;
   #header = new Uint8Array(WAL_INDEX_HEADERS_BYTES);
 
-  /** `dbPath` is the database file; the log and index are beside it. */
+  /**
+   * `dbPath` is the database file; the log and index are beside it. The
+   * sizes come from {@linkcode reserveSizes} in the store.
+   */
   constructor(
     dbPath: string,
     options: {
-      headroomBytes?: number;
-      stepBytes?: number;
+      headroomBytes: number;
+      stepBytes: number;
       log?: Logger;
       now?: () => number;
-    } = {},
+    },
   ) {
     this.#dbPath = dbPath;
-    this.#headroom = options.headroomBytes ?? WAL_HEADROOM_BYTES;
-    this.#step = options.stepBytes ?? WAL_STEP_BYTES;
+    this.#headroom = options.headroomBytes;
+    this.#step = options.stepBytes;
     this.#log = options.log;
     this.#now = options.now ?? (() => performance.now());
   }
@@ -187,12 +206,7 @@ export class WalReserve {
 
   #extend(wal: Deno.FsFile, from: number, to: number): WalExtension {
     try {
-      const zeros = new Uint8Array(CHUNK_BYTES);
-      wal.seekSync(from, Deno.SeekMode.Start);
-      for (let at = from; at < to;) {
-        at += wal.writeSync(zeros.subarray(0, Math.min(CHUNK_BYTES, to - at)));
-      }
-      wal.syncDataSync();
+      writeZeros(wal, from, to);
       this.#size = to;
       return { kind: "extended", fromBytes: from, toBytes: to };
     } catch (error) {

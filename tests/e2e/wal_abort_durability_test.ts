@@ -95,16 +95,16 @@ async function round(): Promise<string | number> {
 Deno.test(`store e2e: appends acknowledged before ext4 aborted its journal survive the check (${ROUNDS} rounds)`, async () => {
   let grown = 0;
   for (let i = 0; i < ROUNDS; i++) {
-    const skipped = await round();
-    if (typeof skipped === "number") {
-      if (skipped > WAL_BYTES) grown++;
+    const outcome = await round();
+    if (typeof outcome === "number") {
+      if (outcome > WAL_BYTES) grown++;
     } else {
       assert.notEqual(
         Deno.env.get("CI"),
         "true",
-        `cannot run in CI: ${skipped}`,
+        `cannot run in CI: ${outcome}`,
       );
-      report(`wal abort durability skipped: ${skipped}`);
+      report(`wal abort durability skipped: ${outcome}`);
       return;
     }
   }

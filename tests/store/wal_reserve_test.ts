@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { preallocateWal } from "../../store/sqlite/wal_preallocation.ts";
-import { readWalEnd, WalReserve } from "../../store/sqlite/wal_reserve.ts";
+import {
+  readWalEnd,
+  reserveSizes,
+  WalReserve,
+} from "../../store/sqlite/wal_reserve.ts";
 import { mountExt4Loop } from "../support/ext4_loop.ts";
 import { report } from "../../chaos/lib/report.ts";
 
@@ -184,6 +188,7 @@ Deno.test("wal reserve: an extension that runs out of space gives it back, is lo
       } as unknown as import("../../observability/logger.ts").Logger;
       const reserve = new WalReserve(path, {
         headroomBytes: 64 * MiB,
+        stepBytes: MiB,
         log,
         now: () => now,
       });
@@ -207,4 +212,19 @@ Deno.test("wal reserve: an extension that runs out of space gives it back, is lo
   } finally {
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
+});
+
+Deno.test("wal reserve: its sizes follow the start-up fill — a quarter of it, the headroom at most 8 MiB, the step between 1 and 8 MiB", () => {
+  assert.deepEqual(reserveSizes(80 * MiB), {
+    headroomBytes: 8 * MiB,
+    stepBytes: 8 * MiB,
+  });
+  assert.deepEqual(reserveSizes(16 * MiB), {
+    headroomBytes: 4 * MiB,
+    stepBytes: 4 * MiB,
+  });
+  assert.deepEqual(reserveSizes(MiB), {
+    headroomBytes: 256 * KiB,
+    stepBytes: MiB,
+  });
 });
